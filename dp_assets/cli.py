@@ -1,0 +1,122 @@
+"""The ``dp`` command: ``dp process PATH`` runs one video through the graph; ``dp dev`` opens the UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+from dp_resources.settings import PROJECT_DIR, ensure_dagster_home
+
+EXIT_RUN_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    print(f"dp: error: {message}", file=sys.stderr)
+    return code
+
+
+def _shorten(text: str | None, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_table(manifest) -> str:
+    header = ("component", "req", "status", "empty_reason", "seconds", "note")
+    rows = []
+    for entry in manifest.components:
+        note = entry.error or ("; ".join(entry.warnings) if entry.warnings else "")
+        seconds = "" if entry.wall_seconds is None else f"{entry.wall_seconds:.3f}"
+        status = entry.status.upper() if entry.status == "error" else entry.status
+        rows.append((entry.component, "opt" if entry.optional else "req", status, entry.empty_reason or "", seconds, _shorten(note, 70)))
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    path = Path(args.path).expanduser()
+    if not path.exists():
+        return _fail(f"{path}: no such file")
+    if not path.is_file():
+        return _fail(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        return _fail(f"{path}: file is empty (0 bytes)")
+
+    from dp_resources.ids import InvalidIdError, check_id, id_from_filename
+
+    video_id = args.video_id or id_from_filename(path.stem)
+    try:
+        check_id("video_id", video_id)
+        check_id("platform_id", args.platform_id)
+    except InvalidIdError as exc:
+        return _fail(str(exc))
+
+    os.environ["DP_PROFILE"] = args.profile
+    from dp_assets.profiles import ProfileError, load_profile
+
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        return _fail(str(exc))
+
+    from dp_assets.runner import process_video
+
+    # The summary table says what failed and why; Dagster's own event log stays in the run
+    # (dp dev) unless asked for here with --verbose.
+    outcome = process_video(path, video_id, args.platform_id, profile, dagster_log_level="DEBUG" if args.verbose else "CRITICAL")
+    manifest = outcome.manifest
+    print(f"video {manifest.video_id} (platform {manifest.platform_id}) · profile {manifest.profile} · run {outcome.run_id}")
+    print(format_table(manifest))
+    if manifest.partial_failures:
+        print(f"PARTIAL FAILURE: optional component(s) failed: {', '.join(manifest.partial_failures)}")
+    print(f"manifest: {outcome.manifest_path}")
+    if not outcome.ok:
+        return _fail(manifest.run_error or "run failed", EXIT_RUN_FAILED)
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    ensure_dagster_home()
+    os.environ.setdefault("DP_PROFILE", args.profile)
+    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    command = [dagster, "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-p", str(args.port), "-h", args.host]
+    os.chdir(PROJECT_DIR)
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dp", description="DataProcessor: video features through a Dagster asset graph.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    process = sub.add_parser("process", help="process one video file through every component of a profile")
+    process.add_argument("path", help="video (or audio) file")
+    process.add_argument("--video-id", help="partition key (default: derived from the file name)")
+    process.add_argument("--platform-id", default="local", help="platform the video comes from (default: local)")
+    process.add_argument("--profile", default=os.environ.get("DP_PROFILE", "baseline"), help="profile name in profiles/ or a YAML path")
+    process.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
+    process.set_defaults(func=cmd_process)
+
+    dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev with workspace.yaml)")
+    dev.add_argument("--profile", default=os.environ.get("DP_PROFILE", "baseline"))
+    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Dagster flags preview/beta APIs with Python warnings; they are noise in a CLI summary.
+    warnings.filterwarnings("ignore", module=r"dagster(\..*)?")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The per-run ``manifest.json``: what each component did for one video in one run.
+
+Components write their own record into the run folder as they finish; the orchestrator (``dp
+process``, or the run-status sensor for runs launched elsewhere) merges them into the manifest
+once the run is over, so no two writers ever race on one file. The JSON Schema of the manifest
+is in ``docs/manifest.schema.json`` (``python -m dp_assets.manifest`` regenerates it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from dp_assets.factory import DATAPROCESSOR_VERSION, component_record
+from dp_assets.profiles import Profile
+from dp_resources.artifact_store import ArtifactStore, write_json_atomic
+from dp_resources.video_catalog import VideoRef
+
+MANIFEST_FILE = "manifest.json"
+
+
+class ComponentEntry(BaseModel):
+    component: str
+    modality: str
+    optional: bool
+    status: Literal["ok", "empty", "error", "not_executed"]
+    empty_reason: str | None = None
+    error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    wall_seconds: float | None = None
+    cpu_seconds: float | None = None
+    cache_hit: bool = False
+    artifact_dir: str | None = None
+    files: dict[str, str] = Field(default_factory=dict)
+    producer_version: str
+    schema_version: int
+    config_hash: str
+    sampling_policy_version: str
+    model_signature: str
+    code_version: str
+
+
+class Manifest(BaseModel):
+    manifest_version: int = 1
+    run_id: str
+    run_status: Literal["ok", "error"] = Field(description="ok when every required component succeeded (SPEC section 2)")
+    dagster_run_status: str
+    video_id: str
+    platform_id: str
+    video_uri: str
+    profile: str
+    sampling_policy_version: str
+    dataprocessor_version: str = DATAPROCESSOR_VERSION
+    written_at: dt.datetime
+    failed_components: list[str] = Field(default_factory=list, description="required components that failed")
+    partial_failures: list[str] = Field(default_factory=list, description="optional components that failed")
+    run_error: str | None = Field(default=None, description="why the run failed, when it did")
+    components: list[ComponentEntry]
+
+
+def build_manifest(
+    store: ArtifactStore, profile: Profile, video: VideoRef, run_id: str, dagster_run_status: str, run_error: str | None = None
+) -> Manifest:
+    records_dir = store.run_dir(video.platform_id, video.video_id, run_id) / "components"
+    entries: list[ComponentEntry] = []
+    for name, component in profile.components.items():
+        record_path = records_dir / f"{name}.json"
+        if record_path.is_file():
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        else:
+            record = component_record(component, None, None, None)
+        entries.append(ComponentEntry.model_validate(record))
+    failed = [e.component for e in entries if e.status == "error" and not e.optional]
+    partial = [e.component for e in entries if e.status == "error" and e.optional]
+    ok = dagster_run_status == "SUCCESS" and not failed
+    if not ok and run_error is None and failed:
+        first = next(e for e in entries if e.component == failed[0])
+        run_error = f"required component {first.component} failed: {first.error}"
+    return Manifest(
+        run_id=run_id,
+        run_status="ok" if ok else "error",
+        dagster_run_status=dagster_run_status,
+        video_id=video.video_id,
+        platform_id=video.platform_id,
+        video_uri=video.uri,
+        profile=profile.name,
+        sampling_policy_version=profile.sampling.version,
+        written_at=dt.datetime.now(dt.timezone.utc),
+        failed_components=failed,
+        partial_failures=partial,
+        run_error=run_error,
+        components=entries,
+    )
+
+
+def write_manifest(store: ArtifactStore, manifest: Manifest) -> Path:
+    path = store.run_dir(manifest.platform_id, manifest.video_id, manifest.run_id) / MANIFEST_FILE
+    write_json_atomic(path, manifest.model_dump(mode="json"))
+    return path
+
+
+def json_schema() -> dict:
+    return Manifest.model_json_schema()
+
+
+if __name__ == "__main__":
+    target = Path(__file__).resolve().parent.parent / "docs" / "manifest.schema.json"
+    target.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
+    print(target)

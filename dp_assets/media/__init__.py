@@ -1,0 +1,1 @@
+"""Decoding through PyAV (bundled FFmpeg): opening media with clear errors, frames, audio."""

@@ -1,0 +1,131 @@
+"""Component outputs on disk: one folder per (platform, video, component, code version).
+
+A folder is built under a temporary name and renamed into place once complete, so a reader never
+sees a half-written artifact; ``result.json`` carries the sha256 of every file so "valid" can be
+checked. Frames live under a separate root because they are deleted after the retention period
+while the (small) features stay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from dp_assets.contract import ComponentResult, Status
+from dp_resources.ids import check_id
+from dp_resources.settings import dp_home
+
+RESULT_FILE = "result.json"
+DATA_FILE = "data.parquet"
+
+
+def _default_root(sub: str) -> str:
+    return str(dp_home() / sub)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True, allow_nan=False, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class CorruptArtifactError(Exception):
+    pass
+
+
+class ArtifactStore(ConfigurableResource):
+    root: str = Field(default_factory=lambda: _default_root("artifacts"), description="root folder of component artifacts")
+    frames_root: str = Field(default_factory=lambda: _default_root("frames"), description="root folder of decoded frames (retention-managed)")
+
+    def video_dir(self, platform_id: str, video_id: str) -> Path:
+        return Path(self.root) / check_id("platform_id", platform_id) / check_id("video_id", video_id)
+
+    def artifact_dir(self, platform_id: str, video_id: str, component: str, code_version: str) -> Path:
+        return self.video_dir(platform_id, video_id) / component / code_version
+
+    def frames_dir(self, platform_id: str, video_id: str, code_version: str) -> Path:
+        return Path(self.frames_root) / check_id("platform_id", platform_id) / check_id("video_id", video_id) / code_version
+
+    def run_dir(self, platform_id: str, video_id: str, run_id: str) -> Path:
+        return self.video_dir(platform_id, video_id) / "runs" / run_id
+
+    def staging_dir(self, final: Path) -> Path:
+        staging = final.with_name(f".{final.name}.{uuid.uuid4().hex}.staging")
+        staging.mkdir(parents=True)
+        return staging
+
+    def commit(self, staging: Path, final: Path, result: ComponentResult, extra: dict[str, Any]) -> Path:
+        """Write ``result`` into ``staging`` and move the folder to ``final`` in one rename."""
+        if result.table is not None:
+            pq.write_table(result.table, staging / DATA_FILE)
+        files = {}
+        for name, value in result.files.items():
+            path = Path(value)
+            files[name] = path.relative_to(staging).as_posix() if path.is_relative_to(staging) else str(path)
+        checksums = {
+            p.relative_to(staging).as_posix(): file_sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()
+        }
+        payload = {
+            "status": result.status.value,
+            "empty_reason": result.empty_reason,
+            "error": result.error,
+            "warnings": result.warnings,
+            "summary": result.summary,
+            "files": files,
+            "checksums": checksums,
+            **extra,
+        }
+        write_json_atomic(staging / RESULT_FILE, payload)
+        if final.exists():
+            # Replacing an invalid artifact: move it aside first so ``final`` is never half-old.
+            trash = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old")
+            os.replace(final, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        os.replace(staging, final)
+        return final
+
+    def read(self, folder: Path, verify: bool = True) -> ComponentResult:
+        result_path = folder / RESULT_FILE
+        if not result_path.is_file():
+            raise FileNotFoundError(f"no artifact at {folder}")
+        try:
+            payload = json.loads(result_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise CorruptArtifactError(f"{result_path}: {exc}") from None
+        if verify:
+            for name, expected in payload.get("checksums", {}).items():
+                path = folder / name
+                if not path.is_file() or file_sha256(path) != expected:
+                    raise CorruptArtifactError(f"{path}: missing or checksum mismatch")
+        table = pq.read_table(folder / DATA_FILE) if (folder / DATA_FILE).is_file() else None
+        files = {k: str(folder / v) if not Path(v).is_absolute() else v for k, v in payload.get("files", {}).items()}
+        return ComponentResult(
+            status=Status(payload["status"]),
+            table=table,
+            summary=payload.get("summary", {}),
+            empty_reason=payload.get("empty_reason"),
+            error=payload.get("error"),
+            warnings=payload.get("warnings", []),
+            files=files,
+        )
