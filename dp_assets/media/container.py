@@ -36,6 +36,9 @@ def ffmpeg_messages(logs: list[tuple[int, str, str]], min_level: int = av.loggin
 @contextlib.contextmanager
 def capture_ffmpeg_log() -> Iterator[list[tuple[int, str, str]]]:
     av.logging.set_level(_FFMPEG_LOG_LEVEL)
+    # PyAV drops a message identical to the previous one process-wide; the second component that
+    # reads a damaged file would then never hear why.
+    av.logging.set_skip_repeated(False)
     with av.logging.Capture() as logs:
         yield logs
 

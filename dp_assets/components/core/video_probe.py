@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import av
 import numpy as np
 import pyarrow as pa
 
 from dp_assets.contract import ComponentConfig, ComponentContext, ComponentResult, ComponentSpec, Modality
-from dp_assets.media.container import ffmpeg_messages, open_media
+from dp_assets.media.container import MediaError, ffmpeg_messages, open_media
 
 # A stream is variable-frame-rate when more than this share of its frame intervals stray from the
 # median interval by more than VFR_INTERVAL_TOLERANCE (relative). 10 % absorbs the millisecond
@@ -90,6 +91,14 @@ def _display_rotation(container, stream) -> int:
 
 
 def compute(ctx: ComponentContext, config: VideoProbeConfig, inputs: Mapping[str, ComponentResult]) -> ComponentResult:
+    try:
+        return _probe(ctx)
+    except av.error.FFmpegError as exc:
+        # e.g. a seek back to the start of a file cut inside its first packet
+        raise MediaError(ctx.video_path, f"{exc.strerror or type(exc).__name__} while probing") from None
+
+
+def _probe(ctx: ComponentContext) -> ComponentResult:
     with open_media(ctx.video_path) as (container, logs):
         row: dict = {field.name: None for field in OUTPUT_SCHEMA}
         row["container"] = container.format.name

@@ -1,0 +1,87 @@
+"""Run ``video_probe`` -> ``audio_waveform`` -> ``loudness`` directly (no Dagster) into a test folder."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from dp_assets.components.audio import audio_waveform, loudness
+from dp_assets.components.core import video_probe
+from dp_assets.contract import ComponentContext, ComponentResult, SamplingPolicy, Status
+
+CHAIN = (video_probe, audio_waveform, loudness)
+
+
+def run_chain(path: Path, root: Path, upto: str = "loudness", configs: dict | None = None) -> dict[str, ComponentResult]:
+    """Results by component name, stopping (like the framework) after the first non-ok one."""
+    configs = configs or {}
+    results: dict[str, ComponentResult] = {}
+    for module in CHAIN:
+        spec = module.SPEC
+        work_dir = root / spec.name
+        work_dir.mkdir(parents=True, exist_ok=True)
+        ctx = ComponentContext(
+            video_path=Path(path),
+            video_id="test",
+            platform_id="test",
+            work_dir=work_dir,
+            frames_dir=root / "frames",
+            sampling=SamplingPolicy("test", 1.0, 300, 1280),
+        )
+        config = spec.config_model(**configs.get(spec.name, {}))
+        inputs = {name: results[name] for name in spec.upstream}
+        results[spec.name] = result = spec.compute(ctx, config, inputs)
+        if spec.name == upto or result.status != Status.OK:
+            break
+    return results
+
+
+def write_wav(path: Path, channels: np.ndarray, rate: int, codec: str = "pcm_s16le") -> Path:
+    """Encode ``channels`` (shape (n_channels, n), floats in [-1, 1]) with PyAV into ``path``.
+
+    ``pcm_s16le`` rounds to 16 bits; ``pcm_f32le`` keeps float32 samples exactly.
+    """
+    channels = np.atleast_2d(np.asarray(channels, dtype=np.float64))
+    layout = {1: "mono", 2: "stereo"}[channels.shape[0]]
+    sample_format = {"pcm_s16le": "s16", "pcm_f32le": "flt"}[codec]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate, layout=layout)
+        # Write the header even when no frame follows (the zero-sample case).
+        container.start_encoding()
+        pts = 0
+        for start in range(0, channels.shape[1], 4096):
+            block = channels[:, start : start + 4096]
+            if sample_format == "s16":
+                block = np.round(block * 32767).astype(np.int16)
+            else:
+                block = block.astype(np.float32)
+            # Packed formats are interleaved: PyAV wants shape (1, n * channels).
+            packed = np.ascontiguousarray(block.T.reshape(1, -1))
+            frame = av.AudioFrame.from_ndarray(packed, format=sample_format, layout=layout)
+            frame.sample_rate, frame.pts, frame.time_base = rate, pts, Fraction(1, rate)
+            pts += block.shape[1]
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def sine(freq: float, amplitude: float, seconds: float, rate: int) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return amplitude * np.sin(2 * np.pi * freq * t)
+
+
+def decode_native(path: Path) -> tuple[np.ndarray, int]:
+    """The first audio stream at its own rate and channels (fltp, shape (channels, n)), for comparisons."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="fltp")
+        chunks = []
+        for frame in container.decode(stream):
+            chunks += [f.to_ndarray() for f in resampler.resample(frame) if f is not None]
+        chunks += [f.to_ndarray() for f in resampler.resample(None) if f is not None]
+        return np.concatenate(chunks, axis=1), stream.codec_context.sample_rate
