@@ -10,7 +10,6 @@ import os
 import dagster as dg
 
 from dp_assets.factory import build_component_assets
-from dp_assets.partitions import video_partitions
 from dp_assets.profiles import Profile, load_profile
 from dp_resources import ArtifactStore, VideoCatalog
 
@@ -29,7 +28,6 @@ def build_definitions(
     process_video = dg.define_asset_job(
         PROCESS_VIDEO_JOB,
         selection=dg.AssetSelection.assets(*assets),
-        partitions_def=video_partitions,
         description=f"One video through every component of the {profile.name!r} profile.",
         tags={"dataprocessor/profile": profile.name},
     )

@@ -126,9 +126,9 @@ def _build_asset(profile: Profile, component: ResolvedComponent) -> dg.AssetsDef
             log=context.log,
         )
         result, metrics = run_component(spec, ctx, component.config, inputs)
-        artifact_dir = store.commit(staging, final_dir, result, {"code_version": component.code_version, "run_id": context.run_id})
+        artifact_dir = store.commit(staging, final_dir, result, {"code_version": component.code_version, "run_id": context.run.run_id})
         record = component_record(component, result, metrics, artifact_dir)
-        write_json_atomic(store.run_dir(video.platform_id, video.video_id, context.run_id) / "components" / f"{spec.name}.json", record)
+        write_json_atomic(store.run_dir(video.platform_id, video.video_id, context.run.run_id) / "components" / f"{spec.name}.json", record)
         metadata = _metadata(record, result)
         if result.status is Status.ERROR and not component.optional:
             raise dg.Failure(

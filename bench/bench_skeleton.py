@@ -1,0 +1,90 @@
+"""Skeleton benchmarks, measured side by side in one run on one shared clip.
+
+1. ``frames`` component time / a plain PyAV decode of the same file (goal <= 1.2).
+2. Whole Dagster run (``dp process`` path, SQLite instance) / the sum of the same component
+   functions called directly (goal <= 1.10).
+
+Usage: python bench/bench_skeleton.py [VIDEO] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import dagster as dg
+
+from dp_assets.contract import ComponentContext
+from dp_assets.direct import run_profile_direct
+from dp_assets.execution import run_component
+from dp_assets.profiles import load_profile
+from dp_assets.runner import process_video
+from dp_resources import ArtifactStore, VideoCatalog
+
+DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "bbb_intro_vp8_vorbis.webm"
+
+
+def plain_decode(path: Path) -> float:
+    start = time.perf_counter()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for _ in container.decode(stream):
+            pass
+    return time.perf_counter() - start
+
+
+def frames_component(profile, path: Path, tmp: Path) -> float:
+    probe = profile["video_probe"]
+    frames = profile["frames"]
+    ctx = ComponentContext(path, "bench", "bench", tmp / "w", tmp / "frames", profile.sampling, logging.getLogger("bench"))
+    probe_result, _ = run_component(probe.spec, ctx, probe.config, {})
+    result, metrics = run_component(frames.spec, ctx, frames.config, {"video_probe": probe_result})
+    assert result.status.value == "ok", result.error
+    return metrics.wall_s
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("video", nargs="?", default=str(DEFAULT_CLIP))
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--profile", default="baseline")
+    args = parser.parse_args()
+    path = Path(args.video)
+    profile = load_profile(args.profile)
+
+    decode, frames, direct, run = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmpdir, dg.instance_for_test() as instance:
+        tmp = Path(tmpdir)
+        store = ArtifactStore(root=str(tmp / "artifacts"), frames_root=str(tmp / "frames"))
+        catalog = VideoCatalog(database_url=f"sqlite:///{tmp / 'dp.db'}")
+        process_video(path, "warmup", "bench", profile, instance=instance, store=store, catalog=catalog)  # imports, caches
+        for i in range(args.repeat):
+            # Interleaved so drift on the machine hits every measurement alike.
+            decode.append(plain_decode(path))
+            frames.append(frames_component(profile, path, tmp / f"f{i}"))
+            results = run_profile_direct(profile, path, tmp / f"d{i}")
+            direct.append(sum(metrics.wall_s for _, metrics in results.values()))
+            start = time.perf_counter()
+            outcome = process_video(path, f"run{i}", "bench", profile, instance=instance, store=store, catalog=catalog)
+            run.append(time.perf_counter() - start)
+            assert outcome.ok, outcome.manifest.run_error
+
+    med = statistics.median
+    print(f"clip: {path.name}  repeats: {args.repeat}  (medians)")
+    print(f"plain PyAV decode          {med(decode):7.3f} s")
+    print(f"frames component           {med(frames):7.3f} s   ratio {med(frames) / med(decode):.2f}  (goal <= 1.2)")
+    print(f"components called directly {med(direct):7.3f} s")
+    print(f"dagster run (dp process)   {med(run):7.3f} s   ratio {med(run) / med(direct):.2f}  (goal <= 1.10)")
+    print(f"fixed cost per video       {med(run) - med(direct):7.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The Definitions load, and one partition materializes through Dagster's own API."""
+
+import dagster as dg
+import pyarrow.parquet as pq
+from pathlib import Path
+
+from dp_assets.definitions import PROCESS_VIDEO_JOB, build_definitions, defs
+from dp_assets.factory import build_component_assets
+from dp_assets.partitions import VIDEO_PARTITIONS_NAME
+from dp_assets.profiles import load_profile
+from dp_resources import ArtifactStore, VideoCatalog
+
+
+def test_definitions_load_every_asset_grouped_by_modality():
+    graph = defs.resolve_asset_graph()
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert groups == {
+        "video_probe": "core",
+        "features": "core",
+        "frames": "visual",
+        "shot_boundaries": "visual",
+        "image_stats": "visual",
+        "audio_waveform": "audio",
+        "loudness": "audio",
+    }
+    assert defs.resolve_job_def(PROCESS_VIDEO_JOB) is not None
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.code_version and node.partitions_def.name == VIDEO_PARTITIONS_NAME
+
+
+def test_materialize_one_partition_with_dagster_api(tmp_path, media):
+    profile = load_profile("baseline")
+    store = ArtifactStore(root=str(tmp_path / "a"), frames_root=str(tmp_path / "f"))
+    catalog = VideoCatalog(database_url=f"sqlite:///{tmp_path / 'dp.db'}")
+    catalog.register("obama", "test", str(media("obama_statement_face_speech.mp4")))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, ["obama"])
+        result = dg.materialize(
+            build_component_assets(profile), partition_key="obama", instance=instance, resources={"store": store, "catalog": catalog}
+        )
+        assert result.success
+        materialization = instance.get_latest_materialization_event(dg.AssetKey("features"))
+        assert materialization.dagster_event.partition == "obama"
+        metadata = materialization.asset_materialization.metadata
+        assert metadata["component_status"].value == "ok"
+    folder = store.artifact_dir("test", "obama", "features", profile["features"].code_version)
+    row = pq.read_table(folder / "data.parquet").to_pylist()[0]
+    assert row["video_id"] == "obama" and row["has_audio"] is True
+    assert (row["width"], row["height"]) == (320, 240)
+
+
+def test_unregistered_partition_fails_with_a_clear_message(tmp_path):
+    profile = load_profile("baseline")
+    definitions = build_definitions(
+        profile,
+        store=ArtifactStore(root=str(tmp_path / "a"), frames_root=str(tmp_path / "f")),
+        catalog=VideoCatalog(database_url=f"sqlite:///{tmp_path / 'dp.db'}"),
+    )
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, ["ghost"])
+        result = definitions.resolve_job_def(PROCESS_VIDEO_JOB).execute_in_process(
+            partition_key="ghost", instance=instance, raise_on_error=False
+        )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "video_id 'ghost' is not in the video catalog" in failure.step_failure_data.user_failure_data.description
