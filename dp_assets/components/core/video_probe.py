@@ -45,7 +45,7 @@ OUTPUT_SCHEMA = pa.schema(
         pa.field("fps_avg", pa.float64()),
         pa.field("fps_nominal", pa.float64()),
         pa.field("fps_variable", pa.bool_()),
-        pa.field("frame_count", pa.int64()),
+        pa.field("frame_count", pa.int64()),  # non-empty video packets (an edit list may hide a few)
         pa.field("duration_s", pa.float64()),
         pa.field("duration_source", pa.string()),
         pa.field("data_end_s", pa.float64()),
@@ -67,7 +67,7 @@ def _packet_times(container, stream) -> tuple[np.ndarray, float | None]:
             continue
         start = float(packet.pts * base)
         times.append(start)
-        stop = start + float((packet.duration or 0) * base)
+        stop = float(start + (packet.duration or 0) * base)
         end = stop if end is None else max(end, stop)
     return np.sort(np.asarray(times, dtype=np.float64)), end
 
@@ -130,7 +130,7 @@ def _probe(ctx: ComponentContext) -> ComponentResult:
                 durations.append(end)
             if times.size >= 2:
                 span = (end or times[-1]) - times[0]
-                row["fps_avg"] = times.size / span if span > 0 else None
+                row["fps_avg"] = float(times.size / span) if span > 0 else None
         if audio is not None:
             container.seek(0)
             _, audio_end = _packet_times(container, audio)
