@@ -16,6 +16,8 @@ from typing import Any, Callable, Mapping
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
+from dp_assets.models import CPU, MODELS, ModelCache, ModelRef, Runtime
+
 
 class Modality(str, Enum):
     CORE = "core"
@@ -71,16 +73,6 @@ class FrameRequest:
         fps = "all" if self.fps is None else f"{self.fps:g}"
         cap = "" if self.max_frames is None else f"_n{self.max_frames}"
         return f"fps{fps}_side{self.max_side}{cap}"
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A pretrained model a component uses; feeds ``model_signature`` (none in the skeleton)."""
-
-    name: str
-    version: str
-    engine: str
-    weight_files: tuple[str, ...] = ()
 
 
 @dataclass
@@ -141,6 +133,9 @@ class ComponentContext:
     frames_dir: Path  # the video's retention-managed frames folder (only ``frames`` writes it)
     sampling: SamplingPolicy
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("dataprocessor"))
+    # Model-backed components load through ``models.get(ref, runtime)`` (cached per process).
+    runtime: Runtime = CPU
+    models: ModelCache = MODELS
 
 
 ComputeFn = Callable[[ComponentContext, Any, Mapping[str, ComponentResult]], ComponentResult]

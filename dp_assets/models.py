@@ -1,0 +1,155 @@
+"""Pretrained models: where their weights are, how they load, and what identifies them.
+
+Weights always come from an installed registry package (never a hub download at run time).
+A loaded model is cached per process, keyed by (model, device, precision), so components and
+partitions share one copy. ``model_signature`` hashes names, versions, the sha256 of every weight
+file, engine, precision and device: two runs on different devices or precisions never share an
+artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dp_assets.versioning import canonical_json, sha256_hex
+
+ENGINES = ("torch", "onnxruntime", "ctranslate2", "opencv")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where model-backed components run: ``cpu`` or ``cuda:N``, at ``fp32`` or ``fp16``."""
+
+    device: str = "cpu"
+    precision: str = "fp32"
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+
+CPU = Runtime()
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A pretrained model a component uses.
+
+    ``weight_files`` locates the weight files inside the installed package (raises
+    ``ModelUnavailableError`` with an install hint when the package is missing); ``load`` builds
+    the model for a runtime. ``cpu_only`` models (OpenCV cascades, ONNX on CPU) always sign as CPU.
+    """
+
+    name: str
+    version: str
+    engine: str
+    package: str
+    weight_files: Callable[[], list[Path]]
+    load: Callable[[Runtime], Any] = field(compare=False, hash=False)
+    cpu_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"model {self.name}: engine {self.engine!r} is not one of {ENGINES}")
+
+    def effective_runtime(self, runtime: Runtime) -> Runtime:
+        return CPU if self.cpu_only else runtime
+
+
+class ModelUnavailableError(RuntimeError):
+    pass
+
+
+def package_file(package: str, *parts: str) -> Path:
+    """A file shipped inside an installed package, or a clear error naming the package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailableError(f"model package {package!r} is not installed (pip install -c constraints.txt {package})")
+    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
+    if not path.exists():
+        raise ModelUnavailableError(f"{path} is missing from the installed package {package!r}")
+    return path
+
+
+_hash_lock = threading.Lock()
+
+
+def _hash_cache_path() -> Path:
+    from dp_resources.settings import dp_home
+
+    return dp_home() / "cache" / "weight_hashes.json"
+
+
+def weight_sha256(path: Path) -> str:
+    """sha256 of a weight file, cached by (path, size, mtime) so large weights hash once."""
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    cache_file = _hash_cache_path()
+    with _hash_lock:
+        cache: dict[str, str] = {}
+        if cache_file.is_file():
+            try:
+                cache = json.loads(cache_file.read_text())
+            except (OSError, json.JSONDecodeError):
+                cache = {}
+        if key in cache:
+            return cache[key]
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        cache[key] = digest.hexdigest()
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, cache_file)
+        return cache[key]
+
+
+def model_signature(models: tuple[ModelRef, ...], runtime: Runtime) -> str:
+    if not models:
+        return "none"
+    described = []
+    for ref in sorted(models, key=lambda m: m.name):
+        rt = ref.effective_runtime(runtime)
+        described.append(
+            {
+                "name": ref.name,
+                "version": ref.version,
+                "engine": ref.engine,
+                "weights": {p.name: weight_sha256(p) for p in sorted(ref.weight_files())},
+                "device": rt.device,
+                "precision": rt.precision,
+            }
+        )
+    return sha256_hex(canonical_json(described))[:16]
+
+
+class ModelCache:
+    """Loaded models shared by every component and partition of this process."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ref: ModelRef, runtime: Runtime) -> Any:
+        rt = ref.effective_runtime(runtime)
+        key = (ref.name, rt.device, rt.precision)
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = ref.load(rt)
+            return self._models[key]
+
+    def loaded(self) -> list[tuple[str, str, str]]:
+        return list(self._models)
+
+
+MODELS = ModelCache()
