@@ -57,13 +57,14 @@ def cmd_process(args: argparse.Namespace) -> int:
     except InvalidIdError as exc:
         return _fail(str(exc))
 
-    os.environ["DP_PROFILE"] = args.profile
     from dp_assets.profiles import ProfileError, load_profile
+    from dp_resources.gpu import gpu_from_env
 
     try:
-        profile = load_profile(args.profile)
-    except ProfileError as exc:
+        profile = load_profile(args.profile, runtime=gpu_from_env().runtime())
+    except (ProfileError, RuntimeError, ValueError) as exc:
         return _fail(str(exc))
+    os.environ["DP_PROFILE"] = args.profile  # the code location the runner loads uses the same profile
 
     from dp_assets.runner import process_video
 

@@ -1,6 +1,8 @@
 """Assembles the DataProcessor ``Definitions``: the active profile's assets, the job, resources.
 
-The profile comes from ``DP_PROFILE`` (a name in ``profiles/`` or a path; default ``baseline``).
+The profile comes from ``DP_PROFILE`` (a name in ``profiles/`` or a path; default ``baseline``);
+the GPU settings from ``DP_DEVICE`` / ``DP_PRECISION`` / ``DP_GPU_MAX_CONCURRENT``. Both are read
+when the code location loads because they decide the assets' code versions.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import dagster as dg
 
 from dp_assets.factory import build_component_assets
 from dp_assets.profiles import Profile, load_profile
+from dp_assets.sensors import build_manifest_sensors
 from dp_resources import ArtifactStore, VideoCatalog
+from dp_resources.gpu import GpuResource, gpu_from_env
 
 PROCESS_VIDEO_JOB = "process_video"
 DEFAULT_PROFILE = "baseline"
@@ -22,7 +26,10 @@ def active_profile_name() -> str:
 
 
 def build_definitions(
-    profile: Profile, store: ArtifactStore | None = None, catalog: VideoCatalog | None = None
+    profile: Profile,
+    store: ArtifactStore | None = None,
+    catalog: VideoCatalog | None = None,
+    gpu: GpuResource | None = None,
 ) -> dg.Definitions:
     assets = build_component_assets(profile)
     process_video = dg.define_asset_job(
@@ -34,8 +41,18 @@ def build_definitions(
     return dg.Definitions(
         assets=assets,
         jobs=[process_video],
-        resources={"store": store or ArtifactStore(), "catalog": catalog or VideoCatalog()},
+        sensors=build_manifest_sensors(profile),
+        resources={
+            "store": store or ArtifactStore(),
+            "catalog": catalog or VideoCatalog(),
+            "gpu": gpu or GpuResource(device="cpu", precision="fp32"),
+        },
     )
 
 
-defs = build_definitions(load_profile(active_profile_name()))
+def load_definitions() -> dg.Definitions:
+    gpu = gpu_from_env()
+    return build_definitions(load_profile(active_profile_name(), runtime=gpu.runtime()), gpu=gpu)
+
+
+defs = load_definitions()

@@ -8,9 +8,7 @@ everywhere.
 from __future__ import annotations
 
 import math
-import time
 import traceback
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -18,12 +16,7 @@ import pyarrow as pa
 
 from dp_assets.contract import ComponentContext, ComponentResult, ComponentSpec, Status
 from dp_assets.media.container import MediaError
-
-
-@dataclass(frozen=True)
-class ComponentMetrics:
-    wall_s: float
-    cpu_s: float
+from dp_assets.observability import ComponentMetrics, Measurement
 
 
 def _upstream_verdict(spec: ComponentSpec, inputs: Mapping[str, ComponentResult]) -> ComponentResult | None:
@@ -68,18 +61,18 @@ def _conform(spec: ComponentSpec, result: ComponentResult) -> ComponentResult:
 
 
 def run_component(
-    spec: ComponentSpec, ctx: ComponentContext, config: Any, inputs: Mapping[str, ComponentResult]
+    spec: ComponentSpec, ctx: ComponentContext, config: Any, inputs: Mapping[str, ComponentResult], observe: bool = True
 ) -> tuple[ComponentResult, ComponentMetrics]:
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    result = _upstream_verdict(spec, inputs)
-    if result is None:
-        try:
-            result = _conform(spec, spec.compute(ctx, config, inputs))
-        except MediaError as exc:
-            result = ComponentResult.failed(f"cannot decode {exc}")
-        except Exception as exc:  # a component bug must surface as this component's error, with its cause
-            tb = traceback.format_exc(limit=6)
-            ctx.log.error("component %s raised:\n%s", spec.name, tb)
-            result = ComponentResult.failed(f"{type(exc).__name__}: {exc}")
-    metrics = ComponentMetrics(wall_s=time.perf_counter() - wall0, cpu_s=time.process_time() - cpu0)
-    return result, metrics
+    """Run one component; ``observe=False`` skips memory sampling (for measuring its overhead)."""
+    with Measurement(observe) as measurement:
+        result = _upstream_verdict(spec, inputs)
+        if result is None:
+            try:
+                result = _conform(spec, spec.compute(ctx, config, inputs))
+            except MediaError as exc:
+                result = ComponentResult.failed(f"cannot decode {exc}")
+            except Exception as exc:  # a component bug must surface as this component's error, with its cause
+                tb = traceback.format_exc(limit=6)
+                ctx.log.error("component %s raised:\n%s", spec.name, tb)
+                result = ComponentResult.failed(f"{type(exc).__name__}: {exc}")
+    return result, measurement.metrics

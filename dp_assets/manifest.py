@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field
 from dp_assets.factory import DATAPROCESSOR_VERSION, component_record
 from dp_assets.profiles import Profile
 from dp_resources.artifact_store import ArtifactStore, write_json_atomic
-from dp_resources.video_catalog import VideoRef
+from dp_resources.run_records import record_components
+from dp_resources.video_catalog import VideoCatalog, VideoRef
 
 MANIFEST_FILE = "manifest.json"
 
@@ -33,6 +34,9 @@ class ComponentEntry(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     wall_seconds: float | None = None
     cpu_seconds: float | None = None
+    peak_rss_mb: float | None = Field(default=None, description="peak resident memory of the process while the component ran")
+    peak_rss_delta_mb: float | None = Field(default=None, description="peak_rss_mb minus resident memory when the component started")
+    peak_gpu_mb: float | None = Field(default=None, description="peak CUDA memory allocated by torch, when a GPU was used")
     cache_hit: bool = False
     artifact_dir: str | None = None
     files: dict[str, str] = Field(default_factory=dict)
@@ -101,6 +105,29 @@ def write_manifest(store: ArtifactStore, manifest: Manifest) -> Path:
     path = store.run_dir(manifest.platform_id, manifest.video_id, manifest.run_id) / MANIFEST_FILE
     write_json_atomic(path, manifest.model_dump(mode="json"))
     return path
+
+
+def finalize_run(
+    store: ArtifactStore,
+    catalog: VideoCatalog,
+    profile: Profile,
+    video: VideoRef,
+    run_id: str,
+    dagster_run_status: str,
+    run_error: str | None = None,
+) -> tuple[Manifest, Path]:
+    """After a run: write its manifest and its per-component rows in the database, in that order."""
+    manifest = build_manifest(store, profile, video, run_id, dagster_run_status, run_error)
+    path = write_manifest(store, manifest)
+    record_components(
+        catalog.database_url,
+        run_id=run_id,
+        platform_id=video.platform_id,
+        video_id=video.video_id,
+        run_status=manifest.run_status,
+        entries=[entry.model_dump() for entry in manifest.components],
+    )
+    return manifest, path
 
 
 def json_schema() -> dict:

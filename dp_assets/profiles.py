@@ -11,19 +11,18 @@ import os
 from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dp_assets.contract import ComponentConfig, ComponentSpec, FrameRequest, SamplingPolicy
+from dp_assets.models import CPU, ModelUnavailableError, Runtime, model_signature
 from dp_assets.registry import available_specs
 from dp_assets.versioning import code_version, config_hash
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 FRAMES_COMPONENT = "frames"
-# No model-backed components yet: the signature of "no models" is a fixed value.
-NO_MODELS_SIGNATURE = "none"
 
 
 class ProfileError(ValueError):
@@ -50,11 +49,19 @@ class ComponentEntry(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class ExecutionModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    granularity: Literal["stage", "component"] = Field(
+        default="stage", description="one Dagster step per stage (default, measured faster) or per component"
+    )
+
+
 class ProfileModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
     description: str = ""
     sampling: SamplingModel
+    execution: ExecutionModel = Field(default_factory=ExecutionModel)
     component_modules: list[str] = Field(default_factory=list)
     components: dict[str, ComponentEntry | None]
 
@@ -80,6 +87,8 @@ class Profile:
     source: str
     sampling: SamplingPolicy
     components: dict[str, ResolvedComponent]  # in dependency order
+    granularity: str = "stage"
+    runtime: Runtime = CPU
 
     def __getitem__(self, name: str) -> ResolvedComponent:
         return self.components[name]
@@ -98,7 +107,7 @@ def profile_path(name_or_path: str | os.PathLike) -> Path:
     return directory / f"{name_or_path}.yaml"
 
 
-def load_profile(name_or_path: str | os.PathLike) -> Profile:
+def load_profile(name_or_path: str | os.PathLike, runtime: Runtime = CPU) -> Profile:
     path = profile_path(name_or_path)
     source = str(path)
     if not path.is_file():
@@ -108,10 +117,11 @@ def load_profile(name_or_path: str | os.PathLike) -> Profile:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ProfileError(source, [("", f"not valid YAML: {exc}")]) from None
-    return parse_profile(raw, source)
+    return parse_profile(raw, source, runtime)
 
 
-def parse_profile(raw: Any, source: str = "<profile>") -> Profile:
+def parse_profile(raw: Any, source: str = "<profile>", runtime: Runtime = CPU) -> Profile:
+    """Validate a profile; ``runtime`` (device, precision) enters GPU components' model signature."""
     try:
         model = ProfileModel.model_validate(raw)
     except ValidationError as exc:
@@ -133,6 +143,15 @@ def parse_profile(raw: Any, source: str = "<profile>") -> Profile:
         for upstream in specs[name].upstream:
             if upstream not in entries:
                 problems.append((f"components.{name}", f"needs upstream component {upstream!r}, which the profile does not enable"))
+            elif (
+                not entry.optional
+                and entries[upstream].optional
+                and not specs[name].handles_empty_inputs
+            ):
+                # A required output cannot be produced from a best-effort input that may fail.
+                problems.append(
+                    (f"components.{name}", f"is required but needs {upstream!r}, which is optional; mark {name} optional too")
+                )
         try:
             configs[name] = specs[name].config_model.model_validate(entry.config)
         except ValidationError as exc:
@@ -157,7 +176,10 @@ def parse_profile(raw: Any, source: str = "<profile>") -> Profile:
         # Only outputs computed from sampled frames depend on the sampling policy; keying audio on
         # it would recompute audio whenever the frame rate of visual analysis changes.
         spv = sampling.version if name in downstream_of_frames else "-"
-        msig = NO_MODELS_SIGNATURE
+        try:
+            msig = model_signature(spec.models, runtime if spec.uses_gpu else CPU)
+        except ModelUnavailableError as exc:
+            raise ProfileError(source, [(f"components.{name}", str(exc))]) from None
         resolved[name] = ResolvedComponent(
             spec=spec,
             config=configs[name],
@@ -173,7 +195,14 @@ def parse_profile(raw: Any, source: str = "<profile>") -> Profile:
                 model_signature=msig,
             ),
         )
-    return Profile(name=model.name, source=source, sampling=sampling, components=resolved)
+    return Profile(
+        name=model.name,
+        source=source,
+        sampling=sampling,
+        components=resolved,
+        granularity=model.execution.granularity,
+        runtime=runtime,
+    )
 
 
 def _downstream_of(root: str, graph: dict[str, set[str]]) -> set[str]:

@@ -12,10 +12,11 @@ from pathlib import Path
 import dagster as dg
 
 from dp_assets.definitions import PROCESS_VIDEO_JOB, build_definitions
-from dp_assets.manifest import Manifest, build_manifest, write_manifest
+from dp_assets.manifest import Manifest, finalize_run
 from dp_assets.partitions import VIDEO_PARTITIONS_NAME
 from dp_assets.profiles import Profile
 from dp_resources import ArtifactStore, VideoCatalog
+from dp_resources.gpu import GpuResource
 from dp_resources.settings import ensure_dagster_home
 
 
@@ -37,7 +38,9 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str | None:
             if data.user_failure_data and data.user_failure_data.description:
                 return data.user_failure_data.description
             if data.error:
-                return data.error.message.strip().splitlines()[0]
+                # Dagster wraps the real exception ("Error occurred while executing op"): show the cause.
+                error = data.error.cause or data.error
+                return f"step {event.step_key}: {error.cls_name}: {error.message.strip().splitlines()[0]}"
     return None
 
 
@@ -49,6 +52,7 @@ def process_video(
     instance: dg.DagsterInstance | None = None,
     store: ArtifactStore | None = None,
     catalog: VideoCatalog | None = None,
+    gpu: GpuResource | None = None,
     dagster_log_level: str = "WARNING",
 ) -> ProcessOutcome:
     store = store or ArtifactStore()
@@ -59,7 +63,7 @@ def process_video(
         instance = dg.DagsterInstance.get()
     if not instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, video_id):
         instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
-    defs = build_definitions(profile, store=store, catalog=catalog)
+    defs = build_definitions(profile, store=store, catalog=catalog, gpu=gpu or GpuResource(device=profile.runtime.device, precision=profile.runtime.precision))
     job = defs.resolve_job_def(PROCESS_VIDEO_JOB)
     result = job.execute_in_process(
         instance=instance,
@@ -69,5 +73,7 @@ def process_video(
         tags={"dataprocessor/video_id": video_id, "dataprocessor/platform_id": platform_id},
     )
     status = "SUCCESS" if result.success else "FAILURE"
-    manifest = build_manifest(store, profile, video, result.run_id, status, None if result.success else _first_failure(result))
-    return ProcessOutcome(manifest=manifest, manifest_path=write_manifest(store, manifest), run_id=result.run_id)
+    manifest, path = finalize_run(
+        store, catalog, profile, video, result.run_id, status, None if result.success else _first_failure(result)
+    )
+    return ProcessOutcome(manifest=manifest, manifest_path=path, run_id=result.run_id)

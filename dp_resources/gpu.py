@@ -8,6 +8,7 @@ because every slot may hold its own copy of the largest model plus a batch of fr
 
 from __future__ import annotations
 
+import os
 import re
 
 from dagster import ConfigurableResource
@@ -83,3 +84,12 @@ class GpuResource(ConfigurableResource):
         index = int(self.resolved_device().split(":")[1]) if self.resolved_device().startswith("cuda") else 0
         vram_gib = torch.cuda.get_device_properties(index).total_memory / 2**30
         return max(1, min(MAX_AUTO_SLOTS, int(vram_gib // VRAM_PER_SLOT_GIB)))
+
+
+def gpu_from_env() -> GpuResource:
+    """The GPU settings of this deployment: ``DP_DEVICE``, ``DP_PRECISION``, ``DP_GPU_MAX_CONCURRENT``."""
+    return GpuResource(
+        device=os.environ.get("DP_DEVICE", "auto"),
+        precision=os.environ.get("DP_PRECISION", "auto"),
+        gpu_max_concurrent=os.environ.get("DP_GPU_MAX_CONCURRENT", "auto"),
+    )

@@ -8,36 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
 
 import sqlalchemy as sa
 from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
+from dp_resources.database import engine_for, videos
 from dp_resources.ids import check_id
 from dp_resources.settings import default_database_url
-
-_metadata = sa.MetaData()
-videos = sa.Table(
-    "dp_videos",
-    _metadata,
-    sa.Column("video_id", sa.String(128), primary_key=True),
-    sa.Column("platform_id", sa.String(128), nullable=False),
-    sa.Column("uri", sa.Text, nullable=False),
-    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-
-@lru_cache(maxsize=8)
-def engine_for(url: str) -> sa.Engine:
-    if url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, future=True)
-    _metadata.create_all(engine)
-    return engine
-
 
 @dataclass(frozen=True)
 class VideoRef:

@@ -9,6 +9,7 @@ from dp_assets.factory import build_component_assets
 from dp_assets.partitions import VIDEO_PARTITIONS_NAME
 from dp_assets.profiles import load_profile
 from dp_resources import ArtifactStore, VideoCatalog
+from dp_resources.gpu import GpuResource
 
 
 def test_definitions_load_every_asset_grouped_by_modality():
@@ -37,7 +38,7 @@ def test_materialize_one_partition_with_dagster_api(tmp_path, media):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, ["obama"])
         result = dg.materialize(
-            build_component_assets(profile), partition_key="obama", instance=instance, resources={"store": store, "catalog": catalog}
+            build_component_assets(profile), partition_key="obama", instance=instance, resources={"store": store, "catalog": catalog, "gpu": GpuResource(device="cpu", precision="fp32")}
         )
         assert result.success
         materialization = instance.get_latest_materialization_event(dg.AssetKey("features"))

@@ -1,0 +1,51 @@
+"""Run-status sensors: the orchestrator side of runs launched from the UI, a schedule or a sensor.
+
+``dp process`` finalizes its own runs; for every other run of this code location these sensors
+write the manifest and the database rows once the run has finished (success or failure), one
+run at a time, so no two writers ever race on a manifest.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dp_assets.manifest import finalize_run
+from dp_assets.profiles import Profile
+from dp_resources import ArtifactStore, VideoCatalog
+
+PARTITION_TAG = "dagster/partition"
+
+
+def _finalize(context: dg.RunStatusSensorContext, profile: Profile, store: ArtifactStore, catalog: VideoCatalog, status: str, error: str | None) -> dg.SkipReason | None:
+    run = context.dagster_run
+    video_id = run.tags.get(PARTITION_TAG)
+    if not video_id:
+        return dg.SkipReason(f"run {run.run_id} has no video_id partition; nothing to finalize")
+    video = catalog.lookup(video_id)
+    if video is None:
+        return dg.SkipReason(f"run {run.run_id}: video_id {video_id!r} is not in the catalog")
+    manifest, path = finalize_run(store, catalog, profile, video, run.run_id, status, error)
+    context.log.info(f"manifest for run {run.run_id} ({video_id}, {manifest.run_status}): {path}")
+    return None
+
+
+def build_manifest_sensors(profile: Profile) -> list[dg.SensorDefinition]:
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        name="manifest_on_success",
+        description="Writes manifest.json and the component rows of every successful run.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def manifest_on_success(context: dg.RunStatusSensorContext, store: ArtifactStore, catalog: VideoCatalog):
+        return _finalize(context, profile, store, catalog, "SUCCESS", None)
+
+    @dg.run_failure_sensor(
+        name="manifest_on_failure",
+        description="Writes manifest.json (saying what failed and why) and the component rows of every failed run.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def manifest_on_failure(context: dg.RunFailureSensorContext, store: ArtifactStore, catalog: VideoCatalog):
+        message = context.failure_event.message if context.failure_event else None
+        return _finalize(context, profile, store, catalog, "FAILURE", message)
+
+    return [manifest_on_success, manifest_on_failure]
