@@ -25,14 +25,34 @@ def _shorten(text: str | None, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _num(value: float | None, fmt: str) -> str:
+    return "" if value is None else format(value, fmt)
+
+
 def format_table(manifest) -> str:
-    header = ("component", "req", "status", "empty_reason", "seconds", "note")
+    """One row per component: status, reason, wall/CPU seconds, peak memory growth, note."""
+    header = ("component", "req", "status", "empty_reason", "seconds", "cpu_s", "mem_mb", "gpu_mb", "note")
     rows = []
     for entry in manifest.components:
         note = entry.error or ("; ".join(entry.warnings) if entry.warnings else "")
-        seconds = "" if entry.wall_seconds is None else f"{entry.wall_seconds:.3f}"
+        if entry.cache_hit:
+            note = "cache hit" + (f"; {note}" if note else "")
         status = entry.status.upper() if entry.status == "error" else entry.status
-        rows.append((entry.component, "opt" if entry.optional else "req", status, entry.empty_reason or "", seconds, _shorten(note, 70)))
+        if entry.status == "error" and entry.optional:
+            status = "ERROR (partial)"
+        rows.append(
+            (
+                entry.component,
+                "opt" if entry.optional else "req",
+                status,
+                entry.empty_reason or "",
+                _num(entry.wall_seconds, ".3f"),
+                _num(entry.cpu_seconds, ".3f"),
+                _num(entry.peak_rss_delta_mb, ".0f"),
+                _num(entry.peak_gpu_mb, ".0f"),
+                _shorten(note, 60),
+            )
+        )
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))

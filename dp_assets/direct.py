@@ -10,12 +10,18 @@ import logging
 from pathlib import Path
 
 from dp_assets.contract import ComponentContext, ComponentResult
-from dp_assets.execution import ComponentMetrics, run_component
+from dp_assets.execution import run_component
+from dp_assets.observability import ComponentMetrics
 from dp_assets.profiles import Profile
 
 
 def run_profile_direct(
-    profile: Profile, video_path: Path, out_dir: Path, video_id: str = "direct", platform_id: str = "direct"
+    profile: Profile,
+    video_path: Path,
+    out_dir: Path,
+    video_id: str = "direct",
+    platform_id: str = "direct",
+    observe: bool = True,
 ) -> dict[str, tuple[ComponentResult, ComponentMetrics]]:
     results: dict[str, tuple[ComponentResult, ComponentMetrics]] = {}
     for name, component in profile.components.items():
@@ -31,5 +37,5 @@ def run_profile_direct(
             log=logging.getLogger(f"dataprocessor.{name}"),
         )
         inputs = {up: results[up][0] for up in component.spec.upstream}
-        results[name] = run_component(component.spec, ctx, component.config, inputs)
+        results[name] = run_component(component.spec, ctx, component.config, inputs, observe=observe)
     return results

@@ -20,7 +20,7 @@ def test_process_prints_the_table_and_manifest(tmp_path, media):
     result = dp("process", str(media("carphone_qcif_face_noaudio.mp4")), "--video-id", "carphone", home=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].split()[:6] == ["component", "req", "status", "empty_reason", "seconds", "note"]
+    assert lines[1].split() == ["component", "req", "status", "empty_reason", "seconds", "cpu_s", "mem_mb", "gpu_mb", "note"]
     loudness = next(line for line in lines if line.startswith("loudness"))
     assert "empty" in loudness and "no_audio_track" in loudness
     manifest = Path(lines[-1].removeprefix("manifest: "))
