@@ -92,13 +92,60 @@ def cmd_process(args: argparse.Namespace) -> int:
     # (dp dev) unless asked for here with --verbose.
     outcome = process_video(path, video_id, args.platform_id, profile, dagster_log_level="DEBUG" if args.verbose else "CRITICAL")
     manifest = outcome.manifest
-    print(f"video {manifest.video_id} (platform {manifest.platform_id}) · profile {manifest.profile} · run {outcome.run_id}")
+    origin = "served from cache (run " + outcome.run_id + ")" if outcome.served_from_cache else f"run {outcome.run_id}"
+    print(f"video {manifest.video_id} (platform {manifest.platform_id}) · profile {manifest.profile} · {origin}")
     print(format_table(manifest))
     if manifest.partial_failures:
         print(f"PARTIAL FAILURE: optional component(s) failed: {', '.join(manifest.partial_failures)}")
+    for platform_id, evicted in outcome.evicted:
+        print(f"evicted least recently used video {platform_id}/{evicted} (cache limit)")
     print(f"manifest: {outcome.manifest_path}")
     if not outcome.ok:
         return _fail(manifest.run_error or "run failed", EXIT_RUN_FAILED)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from dp_assets.profiles import ProfileError, load_profile
+    from dp_assets.runner import index_key
+    from dp_resources import ArtifactStore, VideoCatalog
+    from dp_resources.artifact_index import ArtifactIndex, utcnow
+    from dp_resources.artifact_store import CorruptArtifactError
+    from dp_resources.gpu import gpu_from_env
+
+    catalog = VideoCatalog()
+    video = catalog.lookup(args.video_id)
+    if video is None:
+        return _fail(f"video_id {args.video_id!r} is unknown (never processed)")
+    try:
+        profile = load_profile(args.profile, runtime=gpu_from_env().runtime())
+    except (ProfileError, RuntimeError, ValueError) as exc:
+        return _fail(str(exc))
+    index, store = ArtifactIndex(database_url=catalog.database_url), ArtifactStore()
+    print(f"video {video.video_id} (platform {video.platform_id}) · {video.uri}")
+    entry = index.lookup(index_key(profile, video))
+    if entry is None:
+        print(f"no successful run with profile {profile.name} at its current versions: a request would compute")
+        return 0
+    now = utcnow()
+    age_h = entry.age(now).total_seconds() / 3600
+    print(f"latest successful run {entry.latest_success_run_id} finished {entry.finished_at:%Y-%m-%d %H:%M:%S} UTC ({age_h:.1f} h ago)")
+    file_changed = Path(video.uri).is_file() and catalog.content_hash(video) != entry.video_content_sha256
+    versions = profile.artifact_versions(entry.video_content_sha256)
+    for name, version in versions.items():
+        try:
+            store.read(store.artifact_dir(video.platform_id, video.video_id, name, version))
+            state = "cached" if entry.artifacts.get(name) == version else "cached (other version indexed)"
+        except (FileNotFoundError, CorruptArtifactError) as exc:
+            state = f"missing or invalid ({type(exc).__name__})"
+        print(f"  {name:<18} {state}")
+    if file_changed:
+        verdict = "recompute: the video file changed since that run"
+    elif not index.is_fresh(entry, now):
+        verdict = f"recompute: older than cache_ttl_days={index.cache_ttl_days:g}"
+    else:
+        verdict = f"serve from cache (fresh for {index.cache_ttl_days * 24 - age_h:.1f} more hours)"
+    print(f"a new request would {verdict}")
     return 0
 
 
@@ -123,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--profile", default=os.environ.get("DP_PROFILE", "baseline"), help="profile name in profiles/ or a YAML path")
     process.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
     process.set_defaults(func=cmd_process)
+
+    status = sub.add_parser("status", help="latest run, cached components and cache verdict for one video")
+    status.add_argument("video_id")
+    status.add_argument("--profile", default=os.environ.get("DP_PROFILE", "baseline"))
+    status.set_defaults(func=cmd_status)
 
     dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev with workspace.yaml)")
     dev.add_argument("--profile", default=os.environ.get("DP_PROFILE", "baseline"))

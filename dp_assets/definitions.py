@@ -11,7 +11,7 @@ import os
 
 import dagster as dg
 
-from dp_assets.factory import build_component_assets
+from dp_assets.factory import build_component_assets, raw_video
 from dp_assets.profiles import Profile, load_profile
 from dp_assets.sensors import build_manifest_sensors
 from dp_resources import ArtifactStore, VideoCatalog
@@ -39,7 +39,7 @@ def build_definitions(
         tags={"dataprocessor/profile": profile.name},
     )
     return dg.Definitions(
-        assets=assets,
+        assets=[raw_video, *assets],
         jobs=[process_video],
         sensors=build_manifest_sensors(profile),
         resources={

@@ -26,8 +26,9 @@ from dp_assets.execution import run_component
 from dp_assets.models import CPU
 from dp_assets.observability import ComponentMetrics
 from dp_assets.partitions import video_partitions
-from dp_assets.profiles import Profile, ResolvedComponent
-from dp_resources.artifact_store import ArtifactStore, write_json_atomic
+from dp_assets.profiles import RAW_VIDEO, Profile, ResolvedComponent
+from dp_assets.versioning import canonical_json, sha256_hex
+from dp_resources.artifact_store import ArtifactStore, CorruptArtifactError, write_json_atomic
 from dp_resources.gpu import GpuResource
 from dp_resources.video_catalog import VideoCatalog, VideoRef
 
@@ -35,6 +36,8 @@ DATAPROCESSOR_VERSION = "0.1.0"
 EMPTY_REASON_CHECK = "empty_reason_valid"
 SUCCEEDED_CHECK = "succeeded"
 PARTIAL_FAILURE_TAG = "dataprocessor/partial_failure"
+# Set by dp process when the cached run is older than the TTL: recompute even valid artifacts.
+FORCE_TAG = "dataprocessor/recompute"
 GRANULARITIES = ("stage", "component")
 
 
@@ -44,9 +47,13 @@ def component_record(
     metrics: ComponentMetrics | None,
     artifact_dir: Path | None,
     cached: bool = False,
+    artifact_version: str | None = None,
+    idempotency_key_hash: str | None = None,
 ) -> dict[str, Any]:
     """The per-component facts shared by Dagster metadata, the run manifest and the CLI table."""
     return {
+        "artifact_version": artifact_version,
+        "idempotency_key_hash": idempotency_key_hash,
         "component": component.name,
         "modality": component.spec.modality.value,
         "optional": component.optional,
@@ -81,6 +88,8 @@ def _metadata(record: dict[str, Any], result: ComponentResult) -> dict[str, Any]
         "producer_version": record["producer_version"],
         "schema_version": record["schema_version"],
         "model_signature": record["model_signature"],
+        "artifact_version": record["artifact_version"] or "",
+        "idempotency_key_hash": record["idempotency_key_hash"] or "",
         "artifact_dir": dg.MetadataValue.path(record["artifact_dir"] or ""),
     }
     for key in ("wall_seconds", "cpu_seconds", "peak_rss_mb", "peak_rss_delta_mb", "peak_gpu_mb"):
@@ -166,51 +175,83 @@ def plan_stages(profile: Profile, granularity: str = "stage") -> list[list[Resol
 
 
 class _StageRunner:
-    """Runs the selected components of one stage for one partition, yielding Dagster events."""
+    """Runs the selected components of one stage for one partition, yielding Dagster events.
+
+    A component whose artifact for the current artifact version exists and verifies is a cache
+    hit: nothing is computed, the materialization says ``cache_hit`` and carries the same data
+    version. A corrupt or half-missing artifact is reported and recomputed.
+    """
 
     def __init__(self, profile: Profile, context: dg.AssetExecutionContext, store: ArtifactStore, catalog: VideoCatalog, gpu: GpuResource):
         self.profile = profile
         self.context = context
         self.store = store
         self.video = catalog.get(context.partition_key)
+        if not Path(self.video.uri).is_file():
+            raise dg.Failure(description=f"video {self.video.video_id}: file {self.video.uri} does not exist (moved or deleted?)")
+        self.versions = profile.artifact_versions(catalog.content_hash(self.video))
         self.runtime = gpu.runtime()
+        self.force = context.run.tags.get(FORCE_TAG) == "true"
         self.results: dict[str, ComponentResult] = {}
+
+    def _dir(self, name: str) -> Path:
+        return self.store.artifact_dir(self.video.platform_id, self.video.video_id, name, self.versions[name])
 
     def _input(self, name: str, consumer: str) -> ComponentResult:
         if name in self.results:
             return self.results[name]
-        upstream = self.profile[name]
-        folder = self.store.artifact_dir(self.video.platform_id, self.video.video_id, name, upstream.code_version)
         try:
-            self.results[name] = self.store.read(folder)
-        except FileNotFoundError:
+            self.results[name] = self.store.read(self._dir(name))
+        except (FileNotFoundError, CorruptArtifactError):
             raise dg.Failure(
-                description=f"{consumer} needs {name} for video {self.video.video_id}, but {name} has not been "
-                f"materialized with its current version ({upstream.code_version}); materialize {name} first"
+                description=f"{consumer} needs {name} for video {self.video.video_id}, but {name} has no valid artifact "
+                f"for its current version ({self.versions[name]}); materialize {name} first"
             ) from None
         return self.results[name]
 
+    def _cached(self, name: str) -> tuple[ComponentResult | None, str | None]:
+        folder = self._dir(name)
+        if self.force or not folder.exists():
+            return None, None
+        try:
+            result = self.store.read(folder)
+        except (FileNotFoundError, CorruptArtifactError) as exc:
+            return None, f"cached artifact was invalid ({exc}); recomputed"
+        if result.status is Status.ERROR:
+            return None, None  # failures are never served from cache
+        return result, None
+
     def run(self, component: ResolvedComponent) -> Iterator[Any]:
         spec, video = component.spec, self.video
-        inputs = {name: self._input(name, spec.name) for name in spec.upstream}
-        final_dir = self.store.artifact_dir(video.platform_id, video.video_id, spec.name, component.code_version)
-        staging = self.store.staging_dir(final_dir)
-        ctx = ComponentContext(
-            video_path=Path(video.uri),
-            video_id=video.video_id,
-            platform_id=video.platform_id,
-            work_dir=staging,
-            frames_dir=self.store.frames_dir(video.platform_id, video.video_id, component.code_version),
-            sampling=self.profile.sampling,
-            log=self.context.log,
-            runtime=self.runtime if spec.uses_gpu else CPU,
-        )
-        result, metrics = run_component(spec, ctx, component.config, inputs)
-        run_id = self.context.run.run_id
-        artifact_dir = self.store.commit(staging, final_dir, result, {"code_version": component.code_version, "run_id": run_id})
-        self.results[spec.name] = self.store.read(artifact_dir, verify=False)
-        record = component_record(component, result, metrics, artifact_dir)
-        write_json_atomic(self.store.run_dir(video.platform_id, video.video_id, run_id) / "components" / f"{spec.name}.json", record)
+        final_dir = self._dir(spec.name)
+        result, note = self._cached(spec.name)
+        metrics = None
+        cached = result is not None
+        if not cached:
+            inputs = {name: self._input(name, spec.name) for name in spec.upstream}
+            staging = self.store.staging_dir(final_dir)
+            ctx = ComponentContext(
+                video_path=Path(video.uri),
+                video_id=video.video_id,
+                platform_id=video.platform_id,
+                work_dir=staging,
+                frames_dir=self.store.frames_dir(video.platform_id, video.video_id, self.versions[spec.name]),
+                sampling=self.profile.sampling,
+                log=self.context.log,
+                runtime=self.runtime if spec.uses_gpu else CPU,
+            )
+            result, metrics = run_component(spec, ctx, component.config, inputs)
+            if note:
+                self.context.log.warning(f"{spec.name} for video {video.video_id}: {note}")
+                result.warnings.append(note)
+            run_id = self.context.run.run_id
+            self.store.commit(staging, final_dir, result, {"artifact_version": self.versions[spec.name], "run_id": run_id})
+            result = self.store.read(final_dir, verify=False)
+        self.results[spec.name] = result
+        key_hash = sha256_hex(canonical_json(self.profile.idempotency_key(spec.name, video.platform_id, video.video_id)))
+        record = component_record(component, result, metrics, final_dir, cached, self.versions[spec.name], key_hash)
+        run_dir = self.store.run_dir(video.platform_id, video.video_id, self.context.run.run_id)
+        write_json_atomic(run_dir / "components" / f"{spec.name}.json", record)
         metadata = _metadata(record, result)
         if result.status is Status.ERROR and not component.optional:
             raise dg.Failure(
@@ -220,7 +261,7 @@ class _StageRunner:
         if result.status is Status.ERROR:
             self.context.log.warning(f"partial failure: optional component {spec.name} failed for video {video.video_id}: {result.error}")
             self._tag_partial_failure(spec.name)
-        yield dg.MaterializeResult(asset_key=spec.name, metadata=metadata)
+        yield dg.MaterializeResult(asset_key=spec.name, metadata=metadata, data_version=dg.DataVersion(self.versions[spec.name]))
         selected_checks = self.context.selected_asset_check_keys
         for check in _check_results(component, result):
             if dg.AssetCheckKey(check.asset_key, check.check_name) in selected_checks:
@@ -244,7 +285,7 @@ def _build_stage(profile: Profile, components: list[ResolvedComponent]) -> dg.As
         dg.AssetSpec(
             key=c.name,
             group_name=c.spec.modality.value,
-            deps=[dg.AssetKey(up) for up in c.spec.upstream],
+            deps=[dg.AssetKey(up) for up in c.spec.upstream] or [dg.AssetKey(RAW_VIDEO)],
             code_version=c.code_version,
             description=c.spec.description,
             partitions_def=video_partitions,
@@ -273,6 +314,23 @@ def _build_stage(profile: Profile, components: list[ResolvedComponent]) -> dg.As
                 yield from runner.run(component)
 
     return _stage
+
+
+@dg.observable_source_asset(
+    key=RAW_VIDEO,
+    partitions_def=video_partitions,
+    group_name="core",
+    description="The video file of each partition; its data version is the file's sha256, so a replaced file makes the partition stale.",
+)
+def raw_video(context, catalog: VideoCatalog) -> dg.DataVersionsByPartition:
+    versions = {}
+    for video_id in context.instance.get_dynamic_partitions(video_partitions.name):
+        video = catalog.lookup(video_id)
+        if video is None or not Path(video.uri).is_file():
+            context.log.warning(f"video_id {video_id}: {'not in the catalog' if video is None else f'file {video.uri} is missing'}")
+            continue
+        versions[video_id] = catalog.content_hash(video)
+    return dg.DataVersionsByPartition(versions)
 
 
 def build_component_assets(profile: Profile, granularity: str | None = None) -> list[dg.AssetsDefinition]:

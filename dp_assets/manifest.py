@@ -38,6 +38,8 @@ class ComponentEntry(BaseModel):
     peak_rss_delta_mb: float | None = Field(default=None, description="peak_rss_mb minus resident memory when the component started")
     peak_gpu_mb: float | None = Field(default=None, description="peak CUDA memory allocated by torch, when a GPU was used")
     cache_hit: bool = False
+    artifact_version: str | None = Field(default=None, description="code version plus upstream lineage; the artifact folder name")
+    idempotency_key_hash: str | None = Field(default=None, description="sha256 of the SPEC section 3 idempotency key")
     artifact_dir: str | None = None
     files: dict[str, str] = Field(default_factory=dict)
     producer_version: str

@@ -19,10 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dp_assets.contract import ComponentConfig, ComponentSpec, FrameRequest, SamplingPolicy
 from dp_assets.models import CPU, ModelUnavailableError, Runtime, model_signature
 from dp_assets.registry import available_specs
-from dp_assets.versioning import code_version, config_hash
+from dp_assets.versioning import artifact_version, canonical_json, code_version, config_hash, idempotency_key, sha256_hex
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 FRAMES_COMPONENT = "frames"
+RAW_VIDEO = "raw_video"
 
 
 class ProfileError(ValueError):
@@ -92,6 +93,32 @@ class Profile:
 
     def __getitem__(self, name: str) -> ResolvedComponent:
         return self.components[name]
+
+    def artifact_versions(self, video_content_hash: str) -> dict[str, str]:
+        """Every component's artifact version for one video (see ``versioning.artifact_version``)."""
+        versions: dict[str, str] = {}
+        for name, component in self.components.items():
+            inputs = {up: versions[up] for up in component.spec.upstream} or {RAW_VIDEO: video_content_hash}
+            versions[name] = artifact_version(component.code_version, inputs)
+        return versions
+
+    @property
+    def config_hash(self) -> str:
+        """The profile-level config hash of the artifact index key: every component's code version."""
+        return sha256_hex(canonical_json({name: c.code_version for name, c in self.components.items()}))
+
+    def idempotency_key(self, name: str, platform_id: str, video_id: str) -> dict:
+        component = self.components[name]
+        return idempotency_key(
+            platform_id=platform_id,
+            video_id=video_id,
+            component=name,
+            config_hash=component.config_hash,
+            sampling_policy_version=component.sampling_policy_version,
+            producer_version=component.spec.producer_version,
+            schema_version=component.spec.schema_version,
+            model_signature=component.model_signature,
+        )
 
 
 def _field(loc: tuple) -> str:

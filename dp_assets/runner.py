@@ -1,23 +1,34 @@
-"""``dp process``: one video through the whole graph as one Dagster run, then its manifest.
+"""``dp process``: serve a video from the artifact index, or run it through the graph.
 
-Runs in-process on the instance under ``$DAGSTER_HOME`` (SQLite by default), so the run, its
-materializations and its per-partition history show up in ``dp dev`` exactly as UI runs do.
+A request is served from cache, with no Dagster run and no decode, when the artifact index has a
+successful run for the same key (platform, video, profile config hash, sampling policy,
+DataProcessor version) and the same file content that is younger than ``cache_ttl_days`` and whose
+artifacts all verify. Otherwise one Dagster run processes the video in-process on the instance
+under ``$DAGSTER_HOME``; inside it, every component whose artifact is still valid is a cache hit,
+so a config change recomputes only that component and what depends on it. A run for a video
+whose cache expired recomputes everything. Each request holds the video's lock, so two requests
+for one video never compute it twice.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
 from dp_assets.definitions import PROCESS_VIDEO_JOB, build_definitions
+from dp_assets.factory import DATAPROCESSOR_VERSION, FORCE_TAG
 from dp_assets.manifest import Manifest, finalize_run
 from dp_assets.partitions import VIDEO_PARTITIONS_NAME
-from dp_assets.profiles import Profile
+from dp_assets.profiles import RAW_VIDEO, Profile
 from dp_resources import ArtifactStore, VideoCatalog
+from dp_resources.artifact_index import ArtifactIndex, IndexEntry, IndexKey, utcnow
+from dp_resources.artifact_store import CorruptArtifactError
 from dp_resources.gpu import GpuResource
 from dp_resources.settings import ensure_dagster_home
+from dp_resources.video_catalog import VideoRef
 
 
 @dataclass
@@ -25,10 +36,16 @@ class ProcessOutcome:
     manifest: Manifest
     manifest_path: Path
     run_id: str
+    served_from_cache: bool = False
+    evicted: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.manifest.run_status == "ok"
+
+
+def index_key(profile: Profile, video: VideoRef) -> IndexKey:
+    return IndexKey(video.platform_id, video.video_id, profile.config_hash, profile.sampling.version, DATAPROCESSOR_VERSION)
 
 
 def _first_failure(result: dg.ExecuteInProcessResult) -> str | None:
@@ -44,6 +61,37 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str | None:
     return None
 
 
+def _servable(store: ArtifactStore, entry: IndexEntry, video: VideoRef, versions: dict[str, str]) -> Manifest | None:
+    """The cached run's manifest, marked as cache hits, if every artifact is still valid."""
+    if entry.artifacts != versions:
+        return None
+    for name, version in versions.items():
+        try:
+            store.read(store.artifact_dir(video.platform_id, video.video_id, name, version))
+        except (FileNotFoundError, CorruptArtifactError):
+            return None
+    path = store.run_dir(video.platform_id, video.video_id, entry.latest_success_run_id) / "manifest.json"
+    if not path.is_file():
+        return None
+    manifest = Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+    for component in manifest.components:
+        component.cache_hit = True
+        component.wall_seconds = component.cpu_seconds = component.peak_rss_mb = component.peak_rss_delta_mb = None
+        component.peak_gpu_mb = None
+    return manifest
+
+
+def _observe_raw_video(instance: dg.DagsterInstance, video_id: str, content_hash: str) -> None:
+    """Tell Dagster the file's data version, so a replaced file shows its partition as stale."""
+    latest = instance.get_latest_data_version_record(dg.AssetKey(RAW_VIDEO), is_source=True, partition_key=video_id)
+    observation = latest.asset_observation if latest is not None else None
+    if observation is not None and observation.data_version == content_hash:
+        return
+    instance.report_runless_asset_event(
+        dg.AssetObservation(asset_key=RAW_VIDEO, partition=video_id, tags={"dagster/data_version": content_hash})
+    )
+
+
 def process_video(
     path: Path,
     video_id: str,
@@ -52,28 +100,79 @@ def process_video(
     instance: dg.DagsterInstance | None = None,
     store: ArtifactStore | None = None,
     catalog: VideoCatalog | None = None,
+    index: ArtifactIndex | None = None,
     gpu: GpuResource | None = None,
     dagster_log_level: str = "WARNING",
+    now: dt.datetime | None = None,
 ) -> ProcessOutcome:
     store = store or ArtifactStore()
     catalog = catalog or VideoCatalog()
+    index = index or ArtifactIndex(database_url=catalog.database_url)
     video = catalog.register(video_id, platform_id, str(Path(path).resolve()))
-    if instance is None:
-        ensure_dagster_home()
-        instance = dg.DagsterInstance.get()
-    if not instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, video_id):
-        instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
-    defs = build_definitions(profile, store=store, catalog=catalog, gpu=gpu or GpuResource(device=profile.runtime.device, precision=profile.runtime.precision))
-    job = defs.resolve_job_def(PROCESS_VIDEO_JOB)
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=video_id,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": dagster_log_level}}}},
-        tags={"dataprocessor/video_id": video_id, "dataprocessor/platform_id": platform_id},
-    )
-    status = "SUCCESS" if result.success else "FAILURE"
-    manifest, path = finalize_run(
-        store, catalog, profile, video, result.run_id, status, None if result.success else _first_failure(result)
-    )
-    return ProcessOutcome(manifest=manifest, manifest_path=path, run_id=result.run_id)
+    clock_injected = now is not None
+    now = now or utcnow()
+    with index.video_lock(platform_id, video_id):
+        content_hash = catalog.content_hash(video)
+        versions = profile.artifact_versions(content_hash)
+        key = index_key(profile, video)
+        entry = index.lookup(key)
+        expired = entry is not None and not index.is_fresh(entry, now)
+        if entry is not None and not expired:
+            manifest = _servable(store, entry, video, versions)
+            if manifest is not None:
+                index.touch(platform_id, video_id, now)
+                path = store.run_dir(platform_id, video_id, entry.latest_success_run_id) / "manifest.json"
+                return ProcessOutcome(manifest=manifest, manifest_path=path, run_id=entry.latest_success_run_id, served_from_cache=True)
+
+        if instance is None:
+            ensure_dagster_home()
+            instance = dg.DagsterInstance.get()
+        if not instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, video_id):
+            instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
+        _observe_raw_video(instance, video_id, content_hash)
+        gpu = gpu or GpuResource(device=profile.runtime.device, precision=profile.runtime.precision)
+        defs = build_definitions(profile, store=store, catalog=catalog, gpu=gpu)
+        tags = {"dataprocessor/video_id": video_id, "dataprocessor/platform_id": platform_id}
+        if expired:
+            tags[FORCE_TAG] = "true"
+        result = defs.resolve_job_def(PROCESS_VIDEO_JOB).execute_in_process(
+            instance=instance,
+            partition_key=video_id,
+            raise_on_error=False,
+            tags=tags,
+            run_config={"loggers": {"console": {"config": {"log_level": dagster_log_level}}}},
+        )
+        status = "SUCCESS" if result.success else "FAILURE"
+        manifest, manifest_path = finalize_run(
+            store, catalog, profile, video, result.run_id, status, None if result.success else _first_failure(result)
+        )
+        evicted: list[tuple[str, str]] = []
+        if manifest.run_status == "ok":
+            index.record_success(
+                key,
+                run_id=result.run_id,
+                finished_at=now if clock_injected else utcnow(),
+                video_content_sha256=content_hash,
+                profile=profile.name,
+                artifacts=versions,
+                components=[
+                    {
+                        "component": e.component,
+                        "artifact_version": e.artifact_version,
+                        "idempotency_key_hash": e.idempotency_key_hash,
+                        "config_hash": e.config_hash,
+                        "sampling_policy_version": e.sampling_policy_version,
+                        "producer_version": e.producer_version,
+                        "schema_version": e.schema_version,
+                        "model_signature": e.model_signature,
+                        "status": e.status,
+                        "artifact_dir": e.artifact_dir,
+                        "run_id": result.run_id,
+                        "created_at": now,
+                    }
+                    for e in manifest.components
+                    if e.artifact_version
+                ],
+            )
+            evicted = index.evict_over_limit(store, keep=(platform_id, video_id))
+        return ProcessOutcome(manifest=manifest, manifest_path=manifest_path, run_id=result.run_id, evicted=tuple(evicted))

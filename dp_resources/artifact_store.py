@@ -61,11 +61,11 @@ class ArtifactStore(ConfigurableResource):
     def video_dir(self, platform_id: str, video_id: str) -> Path:
         return Path(self.root) / check_id("platform_id", platform_id) / check_id("video_id", video_id)
 
-    def artifact_dir(self, platform_id: str, video_id: str, component: str, code_version: str) -> Path:
-        return self.video_dir(platform_id, video_id) / component / code_version
+    def artifact_dir(self, platform_id: str, video_id: str, component: str, artifact_version: str) -> Path:
+        return self.video_dir(platform_id, video_id) / component / artifact_version
 
-    def frames_dir(self, platform_id: str, video_id: str, code_version: str) -> Path:
-        return Path(self.frames_root) / check_id("platform_id", platform_id) / check_id("video_id", video_id) / code_version
+    def frames_dir(self, platform_id: str, video_id: str, artifact_version: str) -> Path:
+        return Path(self.frames_root) / check_id("platform_id", platform_id) / check_id("video_id", video_id) / artifact_version
 
     def run_dir(self, platform_id: str, video_id: str, run_id: str) -> Path:
         return self.video_dir(platform_id, video_id) / "runs" / run_id
@@ -120,6 +120,11 @@ class ArtifactStore(ConfigurableResource):
                     raise CorruptArtifactError(f"{path}: missing or checksum mismatch")
         table = pq.read_table(folder / DATA_FILE) if (folder / DATA_FILE).is_file() else None
         files = {k: str(folder / v) if not Path(v).is_absolute() else v for k, v in payload.get("files", {}).items()}
+        if verify:
+            # e.g. frames_dir removed by the retention schedule: the artifact can no longer serve
+            missing = [f"{k}={v}" for k, v in files.items() if not Path(v).exists()]
+            if missing:
+                raise CorruptArtifactError(f"{folder}: referenced files are gone: {', '.join(missing)}")
         return ComponentResult(
             status=Status(payload["status"]),
             table=table,

@@ -7,6 +7,7 @@ created on first use.
 
 from __future__ import annotations
 
+import fcntl
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +22,10 @@ videos = sa.Table(
     sa.Column("platform_id", sa.String(128), nullable=False),
     sa.Column("uri", sa.Text, nullable=False),
     sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+    # content hash of the file, recomputed only when its size or mtime changes
+    sa.Column("size_bytes", sa.BigInteger),
+    sa.Column("mtime_ns", sa.BigInteger),
+    sa.Column("content_sha256", sa.String(64)),
 )
 
 component_runs = sa.Table(
@@ -47,15 +52,71 @@ component_runs = sa.Table(
 )
 
 
+# The artifact index (dp_resources.artifact_index): run rows, component rows and the LRU.
+artifact_runs = sa.Table(
+    "dp_artifact_index",
+    metadata,
+    sa.Column("platform_id", sa.String(128), primary_key=True),
+    sa.Column("video_id", sa.String(128), primary_key=True),
+    sa.Column("config_hash", sa.String(64), primary_key=True),
+    sa.Column("sampling_policy_version", sa.String(64), primary_key=True),
+    sa.Column("dataprocessor_version", sa.String(32), primary_key=True),
+    sa.Column("latest_success_run_id", sa.String(64), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("video_content_sha256", sa.String(64), nullable=False),
+    sa.Column("profile", sa.String(128), nullable=False),
+    sa.Column("artifacts", sa.JSON, nullable=False),  # component -> artifact version
+)
+
+component_artifacts = sa.Table(
+    "dp_component_artifacts",
+    metadata,
+    sa.Column("platform_id", sa.String(128), primary_key=True),
+    sa.Column("video_id", sa.String(128), primary_key=True),
+    sa.Column("component", sa.String(128), primary_key=True),
+    sa.Column("artifact_version", sa.String(64), primary_key=True),
+    sa.Column("idempotency_key_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("sampling_policy_version", sa.String(64), nullable=False),
+    sa.Column("producer_version", sa.String(64), nullable=False),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Column("model_signature", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("artifact_dir", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+video_usage = sa.Table(
+    "dp_video_usage",
+    metadata,
+    sa.Column("platform_id", sa.String(128), primary_key=True),
+    sa.Column("video_id", sa.String(128), primary_key=True),
+    sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+
+_SCHEMA_LOCK_ID = 0x6470_7363_6865_6D61  # "dpschema"
+
+
 @lru_cache(maxsize=16)
 def engine_for(url: str) -> sa.Engine:
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        # WAL lets a reader (dp status, the UI) look while a run writes.
+        db_path = Path(url.removeprefix("sqlite:///"))
+        db_path.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
-        with engine.begin() as conn:
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        # Two processes creating the tables at once collide: serialise through a lock file.
+        with open(db_path.with_name(db_path.name + ".schema.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            with engine.begin() as conn:
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")  # readers (dp status, the UI) during a run
+            metadata.create_all(engine)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
-    metadata.create_all(engine)
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Two processes creating the tables at once collide in the catalog: serialise.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
+            metadata.create_all(conn)
     return engine

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
+from dp_resources.artifact_store import file_sha256
 from dp_resources.database import engine_for, videos
 from dp_resources.ids import check_id
 from dp_resources.settings import default_database_url
@@ -37,10 +39,30 @@ class VideoCatalog(ConfigurableResource):
             if existing is None:
                 conn.execute(sa.insert(videos).values(video_id=video_id, platform_id=platform_id, uri=uri, registered_at=now))
             else:
-                conn.execute(
-                    sa.update(videos).where(videos.c.video_id == video_id).values(platform_id=platform_id, uri=uri, registered_at=now)
-                )
+                changed = (existing.platform_id, existing.uri) != (platform_id, uri)
+                values = dict(platform_id=platform_id, uri=uri, registered_at=now)
+                if changed:  # a different file under the same id must be hashed again
+                    values.update(size_bytes=None, mtime_ns=None, content_sha256=None)
+                conn.execute(sa.update(videos).where(videos.c.video_id == video_id).values(**values))
         return VideoRef(video_id, platform_id, uri)
+
+    def content_hash(self, video: VideoRef) -> str:
+        """sha256 of the video file (the raw video's data version), cached by size and mtime."""
+        path = Path(video.uri)
+        stat = path.stat()
+        engine = engine_for(self.database_url)
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(videos).where(videos.c.video_id == video.video_id)).first()
+        if row is not None and row.content_sha256 and (row.size_bytes, row.mtime_ns) == (stat.st_size, stat.st_mtime_ns) and row.uri == video.uri:
+            return row.content_sha256
+        digest = file_sha256(path)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.update(videos)
+                .where(videos.c.video_id == video.video_id)
+                .values(size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns, content_sha256=digest)
+            )
+        return digest
 
     def lookup(self, video_id: str) -> VideoRef | None:
         with engine_for(self.database_url).connect() as conn:

@@ -38,3 +38,33 @@ def media(media_dir: Path):
         return path
 
     return _path
+
+
+POSTGRES_URL = os.environ.get("DP_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """The DataProcessor database on SQLite (default) and on the PostgreSQL server of this machine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'dataprocessor.db'}"
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"dp_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable (.ci/run starts it): {exc}")
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    from dp_resources.database import engine_for
+
+    engine_for(url).dispose()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()

@@ -2,31 +2,53 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
 
-from dp_assets.profiles import load_profile
+from dp_assets.profiles import Profile, load_profile
 from dp_assets.runner import ProcessOutcome, process_video
 from dp_resources import ArtifactStore, VideoCatalog
+from dp_resources.artifact_index import ArtifactIndex
 
 
 class Pipeline:
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, database_url: str | None = None, max_videos: int = 10_000):
         self.home = home
         self.store = ArtifactStore(root=str(home / "artifacts"), frames_root=str(home / "frames"))
-        self.catalog = VideoCatalog(database_url=f"sqlite:///{home / 'dp.db'}")
+        self.catalog = VideoCatalog(database_url=database_url or f"sqlite:///{home / 'dp.db'}")
+        self.index = ArtifactIndex(database_url=self.catalog.database_url, max_videos=max_videos)
         self.instance = dg.DagsterInstance.ephemeral()
 
-    def process(self, path: Path, video_id: str | None = None, profile: str = "baseline") -> ProcessOutcome:
+    def process(
+        self, path: Path, video_id: str | None = None, profile: str | Profile = "baseline", now: dt.datetime | None = None
+    ) -> ProcessOutcome:
+        resolved = profile if isinstance(profile, Profile) else load_profile(profile)
         return process_video(
-            path, video_id or path.stem, "test", load_profile(profile), instance=self.instance, store=self.store, catalog=self.catalog
+            path,
+            video_id or path.stem,
+            "test",
+            resolved,
+            instance=self.instance,
+            store=self.store,
+            catalog=self.catalog,
+            index=self.index,
+            now=now,
         )
 
     @staticmethod
     def entry(outcome: ProcessOutcome, component: str):
         return next(e for e in outcome.manifest.components if e.component == component)
+
+    @staticmethod
+    def computed(outcome: ProcessOutcome) -> set[str]:
+        """Components this request actually computed (not cache hits)."""
+        return {e.component for e in outcome.manifest.components if not e.cache_hit}
+
+    def run_count(self) -> int:
+        return len(self.instance.get_runs())
 
     def features(self, outcome: ProcessOutcome) -> dict:
         folder = Path(self.entry(outcome, "features").artifact_dir)

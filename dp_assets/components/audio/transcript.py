@@ -54,8 +54,9 @@ WHISPER_CACHE_SUBDIR = ("models", f"faster-whisper-base-{WHISPER_MODEL_SHA256[:1
 # CTranslate2 compute types per Runtime precision. On the CPU the GPU resource only allows fp32,
 # and float32 is what the model signature then says; int8 (CTranslate2's usual CPU choice) would
 # be a different computation signed as fp32, and Runtime has no int8 precision to sign it with.
-# On JFK and the Obama clip int8 was no faster here (2.0 vs 2.5 s and 2.0 vs 2.0 s, 2 threads,
-# measured) and took longer to load (2.9 vs 1.1 s, it quantizes at load).
+# It would not buy much here either: int8 transcribed JFK in 2.05 s against 2.54 s and the Obama
+# clip in 1.96 s against 2.03 s, and took 2.9 s to load against 1.1 s (it quantizes at load;
+# 2 shared cores, measured).
 COMPUTE_TYPES = {("cpu", "fp32"): "float32", ("cuda", "fp16"): "float16", ("cuda", "fp32"): "float32"}
 # The bounded joining copies model.bin this many bytes at a time.
 _COPY_BLOCK = 1 << 22
@@ -164,7 +165,7 @@ def _load(runtime: Runtime) -> Any:
         compute_type=compute_type,
         # CTranslate2's default is 4 threads whatever the machine; use the cores this process may
         # run on so a 2-core box is not oversubscribed.
-        cpu_threads=len(os.sched_getaffinity(0)),
+        cpu_threads=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
         local_files_only=True,
     )
 
@@ -197,6 +198,8 @@ OUTPUT_SCHEMA = pa.schema(
         pa.field("start_s", pa.float64(), nullable=False),
         pa.field("end_s", pa.float64(), nullable=False),
         pa.field("text", pa.string(), nullable=False),
+        # Mean token log-probability of the 30 s decoding window the segment came from (faster-whisper
+        # scores windows, so segments of one window share it); below -1 Whisper itself retries.
         pa.field("avg_logprob", pa.float64(), nullable=False),
         # Whisper's probability that the window held no speech, and the sampling temperature the
         # segment needed (above 0: the greedy/beam result failed the compression or log-prob test).

