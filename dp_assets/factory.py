@@ -38,7 +38,10 @@ SUCCEEDED_CHECK = "succeeded"
 PARTIAL_FAILURE_TAG = "dataprocessor/partial_failure"
 # Set by dp process when the cached run is older than the TTL: recompute even valid artifacts.
 FORCE_TAG = "dataprocessor/recompute"
-GRANULARITIES = ("stage", "component")
+GRANULARITIES = ("stage", "component", "video")
+# Summaries such as a 1280-d mean embedding stay in the artifact; the event log gets the scalars
+# and small structures that the UI can show and plot.
+MAX_METADATA_JSON_CHARS = 2000
 
 
 def component_record(
@@ -104,7 +107,7 @@ def _metadata(record: dict[str, Any], result: ComponentResult) -> dict[str, Any]
     for key, value in result.summary.items():
         if isinstance(value, (bool, int, float, str)):
             metadata[f"summary/{key}"] = value
-        elif value is not None:
+        elif value is not None and len(json.dumps(value, default=str)) <= MAX_METADATA_JSON_CHARS:
             metadata[f"summary/{key}"] = dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
     return metadata
 
@@ -163,6 +166,8 @@ def plan_stages(profile: Profile, granularity: str = "stage") -> list[list[Resol
         raise ValueError(f"granularity must be one of {GRANULARITIES}, not {granularity!r}")
     if granularity == "component":
         return [[c] for c in profile.components.values()]
+    if granularity == "video":
+        return [list(profile.components.values())]
     layer: dict[str, int] = {}
     stages: dict[tuple[str, int], list[ResolvedComponent]] = {}
     for name, component in profile.components.items():

@@ -125,7 +125,8 @@ def model_signature(models: tuple[ModelRef, ...], runtime: Runtime) -> str:
                 "name": ref.name,
                 "version": ref.version,
                 "engine": ref.engine,
-                "weights": {p.name: weight_sha256(p) for p in sorted(ref.weight_files())},
+                # "folder/name" keys: two files may share a name (config.json) in different folders
+                "weights": {f"{p.parent.name}/{p.name}": weight_sha256(p) for p in sorted(ref.weight_files())},
                 "device": rt.device,
                 "precision": rt.precision,
             }

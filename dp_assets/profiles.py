@@ -52,8 +52,9 @@ class ComponentEntry(BaseModel):
 
 class ExecutionModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    granularity: Literal["stage", "component"] = Field(
-        default="stage", description="one Dagster step per stage (default, measured faster) or per component"
+    granularity: Literal["stage", "component", "video"] = Field(
+        default="stage",
+        description="Dagster steps per video: one per stage (default), per component, or one for the whole video",
     )
 
 

@@ -68,8 +68,16 @@ class IndexEntry:
 
 class ArtifactIndex(ConfigurableResource):
     database_url: str = Field(default_factory=default_database_url, description="SQLAlchemy URL of the DataProcessor database")
-    cache_ttl_days: float = Field(default=DEFAULT_CACHE_TTL_DAYS, gt=0, description="serve from cache while the latest run is younger")
-    max_videos: int = Field(default=DEFAULT_MAX_VIDEOS, ge=1, description="unique video_ids kept in the heavy layer (LRU)")
+    cache_ttl_days: float = Field(
+        default_factory=lambda: float(os.environ.get("DP_CACHE_TTL_DAYS", DEFAULT_CACHE_TTL_DAYS)),
+        gt=0,
+        description="serve from cache while the latest successful run is younger (env DP_CACHE_TTL_DAYS)",
+    )
+    max_videos: int = Field(
+        default_factory=lambda: int(os.environ.get("DP_MAX_VIDEOS", DEFAULT_MAX_VIDEOS)),
+        ge=1,
+        description="unique video_ids kept in the heavy layer, least recently used evicted (env DP_MAX_VIDEOS)",
+    )
 
     @property
     def engine(self) -> sa.Engine:

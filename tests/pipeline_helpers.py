@@ -23,7 +23,7 @@ class Pipeline:
         self.instance = dg.DagsterInstance.ephemeral()
 
     def process(
-        self, path: Path, video_id: str | None = None, profile: str | Profile = "baseline", now: dt.datetime | None = None
+        self, path: Path, video_id: str | None = None, profile: str | Profile = "skeleton", now: dt.datetime | None = None
     ) -> ProcessOutcome:
         resolved = profile if isinstance(profile, Profile) else load_profile(profile)
         return process_video(

@@ -24,7 +24,7 @@ from dp_resources.database import artifact_runs, component_artifacts, engine_for
 from tests.pipeline_helpers import Pipeline
 
 PROJECT = Path(__file__).resolve().parent.parent
-BASELINE = PROJECT / "profiles" / "baseline.yaml"
+BASELINE = PROJECT / "profiles" / "skeleton.yaml"
 ALL = {"video_probe", "frames", "shot_boundaries", "image_stats", "audio_waveform", "loudness", "features"}
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -87,7 +87,7 @@ def test_version_bump_recomputes_that_component_and_dependants(pipeline, clip, m
     monkeypatch.setattr(image_stats, "SPEC", dataclasses.replace(image_stats.SPEC, **{field: value}))
     registry.builtin_specs.cache_clear()
     try:
-        outcome = pipeline.process(clip, "v1", profile=load_profile("baseline"), now=T0)
+        outcome = pipeline.process(clip, "v1", profile=load_profile("skeleton"), now=T0)
     finally:
         monkeypatch.undo()
         registry.builtin_specs.cache_clear()
@@ -193,7 +193,7 @@ def test_deleted_frames_dir_recomputes_frames(pipeline, clip):
 
 def test_index_row_has_the_spec_key(pipeline, clip):
     outcome = pipeline.process(clip, "v1", now=T0)
-    profile = load_profile("baseline")
+    profile = load_profile("skeleton")
     key = IndexKey("test", "v1", profile.config_hash, profile.sampling.version, "0.1.0")
     entry = pipeline.index.lookup(key)
     assert entry.latest_success_run_id == outcome.run_id and set(entry.artifacts) == ALL
@@ -202,10 +202,10 @@ def test_index_row_has_the_spec_key(pipeline, clip):
 def test_two_concurrent_requests_compute_once(tmp_path, database_url, media):
     env = {**os.environ, "DP_HOME": str(tmp_path / "home"), "DP_DATABASE_URL": database_url}
     env.pop("DAGSTER_HOME", None)
-    command = [sys.executable, "-m", "dp_assets.cli", "process", str(media("obama_statement_face_speech.mp4")), "--video-id", "same"]
+    command = [sys.executable, "-m", "dp_assets.cli", "process", str(media("obama_statement_face_speech.mp4")), "--video-id", "same", "--profile", "skeleton"]
     procs = [subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outputs]
+    assert [p.returncode for p in procs] == [0, 0], "\n---\n".join(err[-3000:] for _, err in outputs)
     served = [out for out, _ in outputs if "served from cache" in out.splitlines()[0]]
     assert len(served) == 1, [o[0].splitlines()[0] for o in outputs]
     with engine_for(database_url).connect() as conn:

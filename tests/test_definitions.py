@@ -22,8 +22,16 @@ def test_definitions_load_every_asset_grouped_by_modality():
         "frames": "visual",
         "shot_boundaries": "visual",
         "image_stats": "visual",
+        "faces": "visual",
+        "ocr_text": "visual",
+        "visual_embedding": "visual",
+        "motion": "visual",
+        "visual_pacing": "visual",
         "audio_waveform": "audio",
         "loudness": "audio",
+        "voice_activity": "audio",
+        "transcript": "audio",
+        "text_features": "text",
     }
     assert defs.resolve_job_def(PROCESS_VIDEO_JOB) is not None
     for key in graph.materializable_asset_keys:
@@ -32,7 +40,7 @@ def test_definitions_load_every_asset_grouped_by_modality():
 
 
 def test_materialize_one_partition_with_dagster_api(tmp_path, media):
-    profile = load_profile("baseline")
+    profile = load_profile("skeleton")
     store = ArtifactStore(root=str(tmp_path / "a"), frames_root=str(tmp_path / "f"))
     catalog = VideoCatalog(database_url=f"sqlite:///{tmp_path / 'dp.db'}")
     catalog.register("obama", "test", str(media("obama_statement_face_speech.mp4")))
@@ -54,7 +62,7 @@ def test_materialize_one_partition_with_dagster_api(tmp_path, media):
 
 
 def test_unregistered_partition_fails_with_a_clear_message(tmp_path):
-    profile = load_profile("baseline")
+    profile = load_profile("skeleton")
     definitions = build_definitions(
         profile,
         store=ArtifactStore(root=str(tmp_path / "a"), frames_root=str(tmp_path / "f")),

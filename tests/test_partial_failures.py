@@ -10,7 +10,7 @@ from dp_assets.factory import EMPTY_REASON_CHECK, PARTIAL_FAILURE_TAG, SUCCEEDED
 from dp_resources.run_records import component_history
 from tests.pipeline_helpers import Pipeline
 
-BASELINE = Path(__file__).resolve().parent.parent / "profiles" / "baseline.yaml"
+BASELINE = Path(__file__).resolve().parent.parent / "profiles" / "skeleton.yaml"
 
 
 def profile_with(tmp_path: Path, extra: dict) -> Path:

@@ -7,7 +7,8 @@ import yaml
 
 from dp_assets.profiles import ProfileError, load_profile
 
-BASELINE = Path(__file__).resolve().parent.parent / "profiles" / "baseline.yaml"
+PROFILES = Path(__file__).resolve().parent.parent / "profiles"
+BASELINE = PROFILES / "skeleton.yaml"  # the model-free profile: the mutations below need no models
 
 
 def write_profile(tmp_path: Path, mutate) -> Path:
@@ -21,15 +22,31 @@ def write_profile(tmp_path: Path, mutate) -> Path:
 def test_baseline_loads_in_dependency_order():
     profile = load_profile("baseline")
     names = list(profile.components)
-    assert set(names) == {"video_probe", "frames", "shot_boundaries", "image_stats", "audio_waveform", "loudness", "features"}
+    assert set(names) == {
+        "video_probe", "frames", "shot_boundaries", "image_stats", "faces", "ocr_text", "visual_embedding", "motion",
+        "visual_pacing", "audio_waveform", "loudness", "voice_activity", "transcript", "text_features", "features",
+    }  # fmt: skip
     for name, component in profile.components.items():
         for upstream in component.spec.upstream:
             assert names.index(upstream) < names.index(name), f"{upstream} must come before {name}"
-    assert not any(c.optional for c in profile.components.values()), "SPEC section 2: required unless marked optional"
+    # SPEC section 2: required unless marked optional; the baseline marks only the transcript.
+    assert [n for n, c in profile.components.items() if c.optional] == ["transcript"]
+    # Model-backed components are signed by their weights; the others have no model signature.
+    assert profile["visual_embedding"].model_signature != "none" and profile["loudness"].model_signature == "none"
+
+
+def test_skeleton_is_the_model_free_part_of_the_baseline():
+    skeleton, baseline = load_profile("skeleton"), load_profile("baseline")
+    assert set(skeleton.components) < set(baseline.components)
+    assert all(c.model_signature == "none" for c in skeleton.components.values())
 
 
 def test_frames_config_holds_the_union_of_visual_requests():
     profile = load_profile("baseline")
+    for name in ("faces", "ocr_text", "visual_embedding", "motion"):
+        component = profile[name]
+        request = component.spec.frame_request(component.config, profile.sampling)
+        assert request.key in {r.as_request().key for r in profile["frames"].config.requests}, name
     keys = {r.as_request().key for r in profile["frames"].config.requests}
     shot = profile["shot_boundaries"]
     stats = profile["image_stats"]
@@ -45,7 +62,7 @@ def test_sampling_policy_version_keys_only_frame_based_components():
 
 
 def test_config_change_changes_only_that_components_code_version(tmp_path):
-    base = load_profile("baseline")
+    base = load_profile(BASELINE)
     path = write_profile(tmp_path, lambda d: d["components"].__setitem__("loudness", {"config": {"silence_threshold_dbfs": -40.0}}))
     changed = load_profile(path)
     differing = {n for n in base.components if base[n].code_version != changed[n].code_version}

