@@ -151,6 +151,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     ensure_dagster_home()
+    import dagster as dg
+
+    from dp_resources.gpu import configure_gpu_pool, gpu_from_env
+
+    with dg.DagsterInstance.get() as instance:
+        limit = configure_gpu_pool(instance, gpu_from_env())
+    print(f"dp: gpu pool limit {limit} (gpu_max_concurrent)")
     os.environ.setdefault("DP_PROFILE", args.profile)
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     command = [dagster, "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-p", str(args.port), "-h", args.host]

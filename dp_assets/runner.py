@@ -26,7 +26,7 @@ from dp_assets.profiles import RAW_VIDEO, Profile
 from dp_resources import ArtifactStore, VideoCatalog
 from dp_resources.artifact_index import ArtifactIndex, IndexEntry, IndexKey, utcnow
 from dp_resources.artifact_store import CorruptArtifactError
-from dp_resources.gpu import GpuResource
+from dp_resources.gpu import GpuResource, configure_gpu_pool
 from dp_resources.settings import ensure_dagster_home
 from dp_resources.video_catalog import VideoRef
 
@@ -124,13 +124,14 @@ def process_video(
                 path = store.run_dir(platform_id, video_id, entry.latest_success_run_id) / "manifest.json"
                 return ProcessOutcome(manifest=manifest, manifest_path=path, run_id=entry.latest_success_run_id, served_from_cache=True)
 
+        gpu = gpu or GpuResource(device=profile.runtime.device, precision=profile.runtime.precision)
         if instance is None:
             ensure_dagster_home()
             instance = dg.DagsterInstance.get()
+        configure_gpu_pool(instance, gpu)
         if not instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, video_id):
             instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
         _observe_raw_video(instance, video_id, content_hash)
-        gpu = gpu or GpuResource(device=profile.runtime.device, precision=profile.runtime.precision)
         defs = build_definitions(profile, store=store, catalog=catalog, gpu=gpu)
         tags = {"dataprocessor/video_id": video_id, "dataprocessor/platform_id": platform_id}
         if expired:

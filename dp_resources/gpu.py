@@ -93,3 +93,16 @@ def gpu_from_env() -> GpuResource:
         precision=os.environ.get("DP_PRECISION", "auto"),
         gpu_max_concurrent=os.environ.get("DP_GPU_MAX_CONCURRENT", "auto"),
     )
+
+
+GPU_POOL = "gpu"
+
+
+def configure_gpu_pool(instance, gpu: GpuResource) -> int:
+    """Set the instance's ``gpu`` pool limit to ``gpu_max_concurrent`` (what `dagster instance
+    concurrency set gpu N` does), so the limit holds across every run of the deployment."""
+    limit = gpu.max_concurrent()
+    storage = instance.event_log_storage
+    if storage.get_concurrency_info(GPU_POOL).slot_count != limit:
+        storage.set_concurrency_slots(GPU_POOL, limit)
+    return limit

@@ -76,3 +76,23 @@ def test_unregistered_partition_fails_with_a_clear_message(tmp_path):
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "video_id 'ghost' is not in the video catalog" in failure.step_failure_data.user_failure_data.description
+
+
+def test_gpu_components_share_the_gpu_pool_and_dp_sets_its_limit(tmp_path, media):
+    from dp_assets.factory import build_component_assets
+    from dp_resources.gpu import GPU_POOL
+    from tests.pipeline_helpers import Pipeline
+
+    baseline = load_profile("baseline")
+    pools = {}
+    for assets_def in build_component_assets(baseline):
+        for key in assets_def.keys:
+            pools[key.to_user_string()] = assets_def.op.pool
+    gpu_components = {n for n, c in baseline.components.items() if c.spec.uses_gpu}
+    assert {"visual_embedding", "text_features"} <= gpu_components
+    assert all(pools[n] == GPU_POOL for n in gpu_components)
+    assert pools["video_probe"] is None
+    pipeline = Pipeline(tmp_path)
+    pipeline.process(media("park_0p55s.mp4"))
+    # CPU machine: auto -> 1 slot.
+    assert pipeline.instance.event_log_storage.get_concurrency_info(GPU_POOL).slot_count == 1
