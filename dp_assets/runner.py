@@ -108,10 +108,10 @@ def process_video(
     store = store or ArtifactStore()
     catalog = catalog or VideoCatalog()
     index = index or ArtifactIndex(database_url=catalog.database_url)
-    video = catalog.register(video_id, platform_id, str(Path(path).resolve()))
     clock_injected = now is not None
     now = now or utcnow()
     with index.video_lock(platform_id, video_id):
+        video = catalog.register(video_id, platform_id, str(Path(path).resolve()))
         content_hash = catalog.content_hash(video)
         versions = profile.artifact_versions(content_hash)
         key = index_key(profile, video)

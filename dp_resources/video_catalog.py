@@ -34,16 +34,24 @@ class VideoCatalog(ConfigurableResource):
         check_id("platform_id", platform_id)
         engine = engine_for(self.database_url)
         now = dt.datetime.now(dt.timezone.utc)
-        with engine.begin() as conn:
-            existing = conn.execute(sa.select(videos).where(videos.c.video_id == video_id)).first()
-            if existing is None:
-                conn.execute(sa.insert(videos).values(video_id=video_id, platform_id=platform_id, uri=uri, registered_at=now))
-            else:
-                changed = (existing.platform_id, existing.uri) != (platform_id, uri)
-                values = dict(platform_id=platform_id, uri=uri, registered_at=now)
-                if changed:  # a different file under the same id must be hashed again
-                    values.update(size_bytes=None, mtime_ns=None, content_sha256=None)
-                conn.execute(sa.update(videos).where(videos.c.video_id == video_id).values(**values))
+        # Two registrations of a new id may race (two dp process, or dp and the bucket sensor):
+        # the loser of the insert retries as an update.
+        for attempt in range(2):
+            try:
+                with engine.begin() as conn:
+                    existing = conn.execute(sa.select(videos).where(videos.c.video_id == video_id)).first()
+                    if existing is None:
+                        conn.execute(sa.insert(videos).values(video_id=video_id, platform_id=platform_id, uri=uri, registered_at=now))
+                    else:
+                        changed = (existing.platform_id, existing.uri) != (platform_id, uri)
+                        values = dict(platform_id=platform_id, uri=uri, registered_at=now)
+                        if changed:  # a different file under the same id must be hashed again
+                            values.update(size_bytes=None, mtime_ns=None, content_sha256=None)
+                        conn.execute(sa.update(videos).where(videos.c.video_id == video_id).values(**values))
+                break
+            except sa.exc.IntegrityError:
+                if attempt:
+                    raise
         return VideoRef(video_id, platform_id, uri)
 
     def content_hash(self, video: VideoRef) -> str:

@@ -1,0 +1,256 @@
+"""The bucket the ingest sensor watches: a local folder by default, any fsspec URL by configuration.
+
+Components open videos by local path (``text_features`` reads the sidecar ``<video_id>.json`` next
+to the video), so a local bucket is read in place while an object of a remote bucket (``s3://``
+and anything else fsspec speaks) is first downloaded, with its sidecar, into ``cache_dir``.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import stat
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from dp_resources.ids import check_id
+from dp_resources.settings import dp_home
+
+# Enough for every container signature we check (an MPEG-TS needs sync bytes at 0 and 188).
+SNIFF_BYTES = 512
+# A tick must finish well inside Dagster's 60 s sensor timeout; at ~2 ms per local object this
+# keeps one tick near 2 s, and 10,000 new objects take ten ticks.
+DEFAULT_MAX_OBJECTS_PER_TICK = 1000
+# Remote objects are downloaded inside the tick: 1 GiB is ~10 s at 100 MB/s. One object is always
+# taken, however large, so a big video is never stuck behind the budget.
+DEFAULT_MAX_BYTES_PER_TICK = 1 << 30
+
+FILE, DIR, SYMLINK, OTHER = "file", "dir", "symlink", "other"
+
+
+@dataclass(frozen=True)
+class BucketObject:
+    """One listed entry. ``identity`` changes whenever the object does (size + mtime locally,
+    size + ETag remotely); ``kind`` is file, dir, symlink or other (FIFO, socket, device)."""
+
+    key: str
+    kind: str
+    size: int
+    identity: str
+
+
+class BucketReadError(Exception):
+    """An object that cannot be read; ``permanent`` when retrying the same object cannot help."""
+
+    def __init__(self, message: str, permanent: bool):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _safe_text(name: str) -> str:
+    # Linux names are bytes; undecodable ones arrive surrogate-escaped and would break any UTF-8
+    # database or log line, so they are shown with backslash escapes instead.
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def _classify_read_error(key: str, exc: Exception) -> BucketReadError:
+    if isinstance(exc, FileNotFoundError):
+        return BucketReadError(f"{key} vanished before it could be read", permanent=False)
+    if isinstance(exc, PermissionError) or (isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM)):
+        return BucketReadError(f"{key} is not readable: {exc}", permanent=True)
+    return BucketReadError(f"{key} could not be read ({type(exc).__name__}: {exc}); retrying next tick", permanent=False)
+
+
+class VideoBucket(ConfigurableResource):
+    url: str = Field(
+        default_factory=lambda: os.environ.get("DP_BUCKET_URL") or str(dp_home() / "bucket"),
+        description="local folder or fsspec URL (s3://bucket/prefix) laid out as <platform_id>/<video_id>.<ext> (env DP_BUCKET_URL)",
+    )
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (env DP_BUCKET_ENDPOINT_URL)")
+    access_key_id: str | None = Field(default=None, description="S3 access key (env DP_BUCKET_ACCESS_KEY_ID)")
+    secret_access_key: str | None = Field(default=None, description="S3 secret key (env DP_BUCKET_SECRET_ACCESS_KEY)")
+    region: str | None = Field(default=None, description="S3 region (env DP_BUCKET_REGION)")
+    cache_dir: str = Field(
+        default_factory=lambda: os.environ.get("DP_BUCKET_CACHE_DIR") or str(dp_home() / "bucket_cache"),
+        description="where objects of a remote bucket are downloaded (env DP_BUCKET_CACHE_DIR)",
+    )
+    max_objects_per_tick: int = Field(
+        default_factory=lambda: _env_int("DP_BUCKET_MAX_OBJECTS_PER_TICK", DEFAULT_MAX_OBJECTS_PER_TICK),
+        ge=1,
+        description="objects decided per sensor tick; the rest wait for the next tick (env DP_BUCKET_MAX_OBJECTS_PER_TICK)",
+    )
+    max_bytes_per_tick: int = Field(
+        default_factory=lambda: _env_int("DP_BUCKET_MAX_BYTES_PER_TICK", DEFAULT_MAX_BYTES_PER_TICK),
+        ge=1,
+        description="bytes downloaded per tick from a remote bucket (env DP_BUCKET_MAX_BYTES_PER_TICK)",
+    )
+
+    # -- where ------------------------------------------------------------------------------
+    def _storage_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.access_key_id:
+            options["key"] = self.access_key_id
+        if self.secret_access_key:
+            options["secret"] = self.secret_access_key
+        client_kwargs = {k: v for k, v in (("endpoint_url", self.endpoint_url), ("region_name", self.region)) if v}
+        if client_kwargs:
+            options["client_kwargs"] = client_kwargs
+        return options
+
+    def filesystem(self):
+        """``(fs, root)`` for a remote bucket, or ``(None, root_path)`` for a local folder."""
+        import fsspec
+        from fsspec.implementations.local import LocalFileSystem
+
+        if "://" not in self.url:
+            return None, str(Path(self.url).resolve())
+        options = self._storage_options() if self.url.startswith(("s3://", "s3a://")) else {}
+        fs, root = fsspec.core.url_to_fs(self.url, **options)
+        if isinstance(fs, LocalFileSystem):
+            return None, str(Path(root).resolve())
+        return fs, root.rstrip("/")
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.url or self.url.startswith(("file://", "local://"))
+
+    def bucket_id(self) -> str:
+        """Names this bucket in the ingest ledger (no credentials); an endpoint makes it distinct."""
+        fs, root = self.filesystem()
+        if fs is None:
+            return f"file://{root}"
+        protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
+        return f"{protocol}://{root}" + (f"@{self.endpoint_url}" if self.endpoint_url else "")
+
+    # -- listing ----------------------------------------------------------------------------
+    def list_objects(self) -> list[BucketObject]:
+        """Every entry at depth one or two; symlinks are listed, never followed."""
+        fs, root = self.filesystem()
+        if fs is None:
+            return self._list_local(Path(root))
+        fs.invalidate_cache(root)  # a sensor must see this tick's listing, not fsspec's cached one
+        found = fs.find(root, detail=True, withdirs=False)
+        objects = []
+        for path, info in found.items():
+            key = path[len(root) + 1 :] if path.startswith(root + "/") else path
+            etag = str(info.get("ETag") or info.get("etag") or info.get("md5") or info.get("mtime") or info.get("LastModified") or "").strip('"')
+            size = int(info.get("size") or 0)
+            objects.append(BucketObject(_safe_text(key), FILE if info.get("type", "file") == "file" else DIR, size, f"{size}:{etag}"))
+        return objects
+
+    @staticmethod
+    def _entry(entry: os.DirEntry, key: str) -> BucketObject:
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            kind = SYMLINK
+        elif stat.S_ISDIR(st.st_mode):
+            kind = DIR
+        elif stat.S_ISREG(st.st_mode):
+            kind = FILE
+        else:
+            kind = OTHER
+        return BucketObject(_safe_text(key), kind, st.st_size if kind == FILE else 0, f"{st.st_size}:{st.st_mtime_ns}")
+
+    def _list_local(self, root: Path) -> list[BucketObject]:
+        objects = []
+        with os.scandir(root) as top:
+            for platform in top:
+                if not platform.is_dir(follow_symlinks=False):
+                    objects.append(self._entry(platform, platform.name))
+                    continue
+                try:
+                    with os.scandir(platform.path) as inner:
+                        objects.extend(self._entry(e, f"{platform.name}/{e.name}") for e in inner)
+                except FileNotFoundError:
+                    continue  # removed while we listed
+        return objects
+
+    # -- reading ----------------------------------------------------------------------------
+    def _local_path(self, key: str) -> Path:
+        return Path(self.filesystem()[1]) / key
+
+    def read_head(self, obj: BucketObject, n: int = SNIFF_BYTES) -> bytes:
+        """The first ``n`` bytes (one ranged GET remotely), raising ``BucketReadError``."""
+        fs, root = self.filesystem()
+        try:
+            if fs is not None:
+                return fs.cat_file(f"{root}/{obj.key}", start=0, end=n)
+            # O_NOFOLLOW + fstat: the entry may have been swapped for a link or a FIFO since the
+            # listing; O_NONBLOCK keeps a FIFO from blocking the open.
+            fd = os.open(self._local_path(obj.key), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise BucketReadError(f"{obj.key} is no longer a regular file", permanent=True)
+                return os.read(fd, n)
+            finally:
+                os.close(fd)
+        except BucketReadError:
+            raise
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise BucketReadError(f"{obj.key} became a symlink since the listing", permanent=True) from None
+            raise _classify_read_error(obj.key, exc) from None
+        except Exception as exc:  # remote clients raise their own types (e.g. botocore errors)
+            raise _classify_read_error(obj.key, exc) from None
+
+    def cached_dir(self, platform_id: str, video_id: str, identity: str) -> Path:
+        """Download folder of one version of a remote object (a new version never overwrites a
+        file that a running run may be reading)."""
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        return Path(self.cache_dir) / check_id("platform_id", platform_id) / check_id("video_id", video_id) / digest
+
+    def localize(self, obj: BucketObject, platform_id: str, video_id: str, sidecar_key: str | None) -> Path:
+        """A local path of the object's content: in place for a local bucket, else a download
+        (with the sidecar next to it) that is reused when it is already complete."""
+        fs, root = self.filesystem()
+        if fs is None:
+            return self._local_path(obj.key)
+        folder = self.cached_dir(platform_id, video_id, obj.identity)
+        target = folder / f"{video_id}{Path(obj.key).suffix}"
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            if sidecar_key is not None:
+                self._download(fs, f"{root}/{sidecar_key}", folder / f"{video_id}.json")
+            if not (target.is_file() and target.stat().st_size == obj.size):
+                self._download(fs, f"{root}/{obj.key}", target)
+        except Exception as exc:
+            raise _classify_read_error(obj.key, exc) from None
+        return target
+
+    @staticmethod
+    def _download(fs, remote: str, target: Path) -> None:
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        try:
+            fs.get_file(remote, str(tmp))
+            os.replace(tmp, target)  # a reader never sees a half-downloaded file
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def remove_cached(self, folder: Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def bucket_from_env() -> VideoBucket:
+    """The bucket of this deployment; endpoint and keys go through ``dg.EnvVar`` so the UI never
+    shows them, and only when set (unset, s3fs uses the standard AWS credential chain)."""
+    import dagster as dg
+
+    secrets = {
+        "endpoint_url": "DP_BUCKET_ENDPOINT_URL",
+        "access_key_id": "DP_BUCKET_ACCESS_KEY_ID",
+        "secret_access_key": "DP_BUCKET_SECRET_ACCESS_KEY",
+        "region": "DP_BUCKET_REGION",
+    }
+    return VideoBucket(**{field: dg.EnvVar(env) for field, env in secrets.items() if os.environ.get(env)})
