@@ -1,0 +1,270 @@
+"""The bucket sensor: every new or changed video in the bucket becomes one ``process_video`` run.
+
+One tick lists the bucket, compares it with the ingest ledger, and decides at most
+``max_objects_per_tick`` objects that were already seen unchanged by an earlier tick (an upload
+still growing waits). A decided object is either requested (registered in the video catalog, its
+partition added in one batched call, a run requested with a run key made of platform, video and
+content identity) or rejected with a reason that is logged and stored; either way that version of
+the object is never looked at again. Every tick logs what it did and skips with a reason when
+there is nothing to run.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the sensor's parameter annotations to
+# inject the resources.
+import hashlib
+import json
+import os
+from collections import Counter, defaultdict
+
+import dagster as dg
+
+from dp_assets.ingest.inspect import ParsedKey, is_ignored, is_sidecar, parse_key, sniff_container
+from dp_assets.ingest.ledger import PENDING, REJECTED, REQUESTED, IngestLedger, LedgerRow
+from dp_assets.partitions import VIDEO_PARTITIONS_NAME
+from dp_resources.video_bucket import FILE, BucketObject, BucketReadError, VideoBucket
+from dp_resources.video_catalog import VideoCatalog
+
+BUCKET_SENSOR = "video_bucket_sensor"
+DEFAULT_INTERVAL_S = 30
+# add_dynamic_partitions checks existing keys with one IN (...) holding every key; SQLite >= 3.32
+# allows 32,766 bound variables per statement, so larger batches are split (one call per tick at
+# the default cap of 1,000).
+PARTITION_CHUNK = 5000
+CURSOR_VERSION = 1
+# Per-object lines beyond this many per category and tick are summarised, so a tick that sees
+# 10,000 new uploads writes a readable log.
+MAX_LOG_LINES = 50
+TAG_PREFIX = "dataprocessor"
+
+
+def parse_cursor(cursor: str | None) -> int:
+    """The sequence number of the last tick whose result Dagster stored (0 before the first)."""
+    if not cursor:
+        return 0
+    data = json.loads(cursor)
+    if data.get("v") != CURSOR_VERSION:
+        raise ValueError(f"bucket sensor cursor version {data.get('v')!r} is not {CURSOR_VERSION}; reset the cursor")
+    return int(data["seq"])
+
+
+def dump_cursor(seq: int) -> str:
+    return json.dumps({"v": CURSOR_VERSION, "seq": seq})
+
+
+def run_key_for(platform_id: str, video_id: str, identity: str) -> str:
+    """Same platform, video and content identity -> same key, so Dagster never runs it twice."""
+    return f"{platform_id}/{video_id}@{hashlib.sha256(identity.encode()).hexdigest()[:20]}"
+
+
+def interval_from_env() -> int:
+    return int(os.environ.get("DP_BUCKET_SENSOR_INTERVAL_S") or DEFAULT_INTERVAL_S)
+
+
+class _Log:
+    """Per-object log lines, capped per category, plus the counts for the tick summary."""
+
+    def __init__(self, log):
+        self.log = log
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, category: str, message: str, level: str = "info") -> None:
+        self.counts[category] += 1
+        if self.counts[category] <= MAX_LOG_LINES:
+            getattr(self.log, level)(message)
+        elif self.counts[category] == MAX_LOG_LINES + 1:
+            self.log.info(f"(further '{category}' lines of this tick are left out; the summary counts them)")
+
+
+class BucketTick:
+    """One evaluation of the sensor; ``evaluate`` returns the ``SensorResult``."""
+
+    def __init__(self, context: dg.SensorEvaluationContext, bucket: VideoBucket, catalog: VideoCatalog, job_name: str):
+        self.context = context
+        self.bucket = bucket
+        self.catalog = catalog
+        self.job_name = job_name
+        self.stored_seq = parse_cursor(context.cursor)
+        self.seq = self.stored_seq + 1
+        self.note = _Log(context.log)
+        self.requests: list[dg.RunRequest] = []
+        self.partitions: list[str] = []
+        self.objects_left = bucket.max_objects_per_tick
+        self.bytes_left = bucket.max_bytes_per_tick
+
+    def evaluate(self) -> dg.SensorResult:
+        bucket_id = self.bucket.bucket_id()
+        try:
+            listing = self.bucket.list_objects()
+        except Exception as exc:  # a missing folder, a refused or unreachable endpoint
+            return dg.SensorResult(
+                skip_reason=f"cannot list bucket {bucket_id}: {type(exc).__name__}: {exc}", cursor=self.context.cursor
+            )
+        self.ledger = IngestLedger(self.catalog.database_url, bucket_id)
+        known = self.ledger.load()
+        objects = [o for o in listing if not is_ignored(o.key) and not is_sidecar(o)]
+        self.by_key = {o.key: o for o in listing}
+        self.note.counts["ignored"] = len(listing) - len(objects)
+        self.parsed = {o.key: parse_key(o) for o in objects}
+        self.claims: dict[str, list[str]] = defaultdict(list)
+        for key, parsed in self.parsed.items():
+            if isinstance(parsed, ParsedKey):
+                self.claims[parsed.video_id].append(key)
+
+        self._replay(known)
+        stable = self._observe(objects, known)
+        for obj in stable:
+            if not self._take(obj):
+                self.note.counts["deferred"] += 1
+                continue
+            self._decide(obj)
+        self._forget_vanished_pending(known)
+        self._add_partitions()
+        self.ledger.commit()
+        summary = self._summary(bucket_id, len(listing))
+        cursor = dump_cursor(self.seq)
+        if self.requests:
+            self.context.log.info(summary)
+            return dg.SensorResult(run_requests=self.requests, cursor=cursor)
+        return dg.SensorResult(skip_reason=summary, cursor=cursor)
+
+    # -- the steps of a tick -------------------------------------------------------------------
+    def _replay(self, known: dict[str, LedgerRow]) -> None:
+        """Requests decided by an evaluation whose result Dagster never stored are made again;
+        their run keys are unchanged, so a run that did start is not started twice."""
+        for row in sorted((r for r in known.values() if r.state == REQUESTED and (r.decided_seq or 0) > self.stored_seq), key=lambda r: r.key):
+            if self.objects_left <= 0:
+                break
+            self.objects_left -= 1
+            self.note("replayed", f"{row.key}: re-requesting run {row.run_key} (its tick's result was not stored)")
+            self._request(row.key, row.platform_id, row.video_id, row.run_key)
+            self.ledger.update(row.key, decided_seq=self.seq)
+
+    def _observe(self, objects: list[BucketObject], known: dict[str, LedgerRow]) -> list[BucketObject]:
+        """Record new or changed objects as pending; return those seen unchanged by an earlier tick."""
+        stable = []
+        for obj in sorted(objects, key=lambda o: o.key):
+            row = known.get(obj.key)
+            if row is not None and row.identity == obj.identity:
+                if row.state == PENDING and row.seen_seq < self.seq:
+                    stable.append(obj)
+                elif row.state == PENDING:
+                    self.note.counts["waiting"] += 1
+                else:
+                    self.note.counts["unchanged"] += 1
+                continue
+            if row is not None and row.state != PENDING:
+                self.note("changed", f"{obj.key}: changed since it was {row.state} ({row.identity} -> {obj.identity}); waiting one tick for it to be stable")
+            elif row is not None:
+                self.note("growing", f"{obj.key}: still changing ({row.identity} -> {obj.identity}); waiting until a tick sees it unchanged")
+            else:
+                self.note("new", f"{obj.key}: new; waiting one tick for it to be stable")
+            self.note.counts["waiting"] += 1
+            self.ledger.stage(LedgerRow(obj.key, obj.identity, PENDING, seen_seq=self.seq))
+        return stable
+
+    def _take(self, obj: BucketObject) -> bool:
+        """Spend the tick's budget; the first object is always taken, whatever its size."""
+        first = self.objects_left == self.bucket.max_objects_per_tick
+        downloads = 0 if self.bucket.is_local else obj.size
+        if self.objects_left <= 0 or (downloads > self.bytes_left and not first):
+            return False
+        self.objects_left -= 1
+        self.bytes_left -= downloads
+        return True
+
+    def _reject(self, obj: BucketObject, reason: str) -> None:
+        self.note("rejected", f"{obj.key}: rejected: {reason}", "warning")
+        self.ledger.update(obj.key, state=REJECTED, decided_seq=self.seq, reason=reason)
+
+    def _decide(self, obj: BucketObject) -> None:
+        parsed = self.parsed[obj.key]
+        if isinstance(parsed, str):
+            return self._reject(obj, parsed)
+        if obj.size == 0:
+            return self._reject(obj, "empty file (0 bytes)")
+        sidecar = self.by_key.get(parsed.sidecar_key)
+        if sidecar is not None and sidecar.kind != FILE:
+            return self._reject(obj, f"its sidecar {parsed.sidecar_key} is a {sidecar.kind}, not a regular file (never followed)")
+        # Conditions that another object or registration causes: not stored as a decision, so the
+        # object is decided again once the conflict is gone.
+        others = [k for k in self.claims[parsed.video_id] if k != obj.key]
+        if others:
+            return self.note("blocked", f"{obj.key}: blocked: video_id {parsed.video_id!r} is also claimed by {', '.join(sorted(others))}; keep one", "warning")
+        registered = self.catalog.lookup(parsed.video_id)
+        if registered is not None and registered.platform_id != parsed.platform_id:
+            return self.note(
+                "blocked",
+                f"{obj.key}: blocked: video_id {parsed.video_id!r} is registered for platform {registered.platform_id!r} "
+                f"(partitions are keyed by video_id alone)",
+                "warning",
+            )
+        try:
+            container = sniff_container(self.bucket.read_head(obj))
+            if container is None:
+                return self._reject(obj, "not a video container (its first bytes match no known signature)")
+            path = self.bucket.localize(obj, parsed.platform_id, parsed.video_id, parsed.sidecar_key if sidecar else None)
+        except BucketReadError as exc:
+            if exc.permanent:
+                return self._reject(obj, f"unreadable: {exc}")
+            # Transient (network, or gone since the listing): stays pending, decided next tick.
+            return self.note("retry", f"{obj.key}: {exc}", "warning")
+        self.catalog.register(parsed.video_id, parsed.platform_id, str(path))
+        run_key = run_key_for(parsed.platform_id, parsed.video_id, obj.identity)
+        self.note("requested", f"{obj.key}: requesting {self.job_name} for video {parsed.video_id} ({container}, {obj.size} bytes, run key {run_key})")
+        self._request(obj.key, parsed.platform_id, parsed.video_id, run_key)
+        self.ledger.update(
+            obj.key, state=REQUESTED, decided_seq=self.seq, platform_id=parsed.platform_id, video_id=parsed.video_id, run_key=run_key, reason=None
+        )
+
+    def _request(self, key: str, platform_id: str, video_id: str, run_key: str) -> None:
+        self.partitions.append(video_id)
+        self.requests.append(
+            dg.RunRequest(
+                job_name=self.job_name,
+                partition_key=video_id,
+                run_key=run_key,
+                tags={f"{TAG_PREFIX}/video_id": video_id, f"{TAG_PREFIX}/platform_id": platform_id, f"{TAG_PREFIX}/bucket_key": key},
+            )
+        )
+
+    def _forget_vanished_pending(self, known: dict[str, LedgerRow]) -> None:
+        # A pending row of an object that is gone would otherwise make a later upload with the
+        # same identity count as stable on first sight.
+        for key, row in list(known.items()):
+            if row.state == PENDING and key not in self.by_key:
+                self.ledger.forget(key)
+
+    def _add_partitions(self) -> None:
+        keys = list(dict.fromkeys(self.partitions))
+        for start in range(0, len(keys), PARTITION_CHUNK):
+            self.context.instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, keys[start : start + PARTITION_CHUNK])
+
+    def _summary(self, bucket_id: str, listed: int) -> str:
+        c = self.note.counts
+        parts = [f"requested {c['requested']}" + (f" (replayed {c['replayed']})" if c["replayed"] else "")]
+        for name, label in (
+            ("rejected", "rejected"),
+            ("blocked", "blocked by a conflict"),
+            ("retry", "to retry after a read error"),
+            ("waiting", "waiting for a tick that sees them unchanged"),
+            ("deferred", "left for the next tick (cap per tick)"),
+            ("unchanged", "already decided"),
+            ("ignored", "ignored (hidden or sidecar)"),
+        ):
+            if c[name]:
+                parts.append(f"{c[name]} {label}")
+        return f"bucket {bucket_id}: {listed} entries; " + "; ".join(parts)
+
+
+def build_bucket_sensor(job_name: str, minimum_interval_seconds: int | None = None) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=BUCKET_SENSOR,
+        job_name=job_name,
+        minimum_interval_seconds=minimum_interval_seconds or interval_from_env(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Registers every new or changed video of the bucket (DP_BUCKET_URL) and requests one run of it.",
+    )
+    def video_bucket_sensor(context: dg.SensorEvaluationContext, bucket: VideoBucket, catalog: VideoCatalog):
+        return BucketTick(context, bucket, catalog, job_name).evaluate()
+
+    return video_bucket_sensor
