@@ -81,7 +81,7 @@ def _servable(store: ArtifactStore, entry: IndexEntry, video: VideoRef, versions
     return manifest
 
 
-def _observe_raw_video(instance: dg.DagsterInstance, video_id: str, content_hash: str) -> None:
+def observe_raw_video(instance: dg.DagsterInstance, video_id: str, content_hash: str) -> None:
     """Tell Dagster the file's data version, so a replaced file shows its partition as stale."""
     latest = instance.get_latest_data_version_record(dg.AssetKey(RAW_VIDEO), is_source=True, partition_key=video_id)
     observation = latest.asset_observation if latest is not None else None
@@ -131,7 +131,7 @@ def process_video(
         configure_gpu_pool(instance, gpu)
         if not instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, video_id):
             instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
-        _observe_raw_video(instance, video_id, content_hash)
+        observe_raw_video(instance, video_id, content_hash)
         defs = build_definitions(profile, store=store, catalog=catalog, gpu=gpu)
         tags = {"dataprocessor/video_id": video_id, "dataprocessor/platform_id": platform_id}
         if expired:

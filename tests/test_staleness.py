@@ -10,7 +10,7 @@ from dagster._utils.test.data_versions import get_stale_status_resolver
 
 from dp_assets.factory import build_component_assets, raw_video
 from dp_assets.profiles import load_profile
-from dp_assets.runner import _observe_raw_video
+from dp_assets.runner import observe_raw_video
 from tests.pipeline_helpers import Pipeline
 
 SKELETON = Path(__file__).resolve().parent.parent / "profiles" / "skeleton.yaml"
@@ -42,7 +42,7 @@ def test_replaced_video_marks_its_partition_stale(tmp_path, media):
     pipeline.process(clip, "clip")
     pipeline.process(media("carphone_qcif_face_noaudio.mp4"), "other")
     shutil.copyfile(media("phone_rot180_vfr.mp4"), clip)  # new bytes under the same video_id
-    _observe_raw_video(pipeline.instance, "clip", pipeline.catalog.content_hash(pipeline.catalog.get("clip")))
+    observe_raw_video(pipeline.instance, "clip", pipeline.catalog.content_hash(pipeline.catalog.get("clip")))
     status = resolver(pipeline, load_profile("skeleton"))
 
     assert status.get_status(dg.AssetKey("video_probe"), "clip") == StaleStatus.STALE
