@@ -150,18 +150,25 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    ensure_dagster_home()
+    import signal
+
     import dagster as dg
 
     from dp_resources.gpu import configure_gpu_pool, gpu_from_env
 
+    ensure_dagster_home()
+    os.environ["DP_PROFILE"] = args.profile  # the code location dagster dev loads uses this profile
     with dg.DagsterInstance.get() as instance:
         limit = configure_gpu_pool(instance, gpu_from_env())
-    print(f"dp: gpu pool limit {limit} (gpu_max_concurrent)")
-    os.environ.setdefault("DP_PROFILE", args.profile)
-    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    print(f"dp: profile {args.profile}, DAGSTER_HOME {os.environ['DAGSTER_HOME']}, gpu pool limit {limit}")
+    # A shell starts background jobs with SIGINT ignored, and an ignored signal survives exec:
+    # dagster dev would then not stop on SIGINT/SIGTERM. Give it the default dispositions.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    if not Path(dagster).exists():  # not installed in this interpreter's environment
+        dagster = shutil.which("dagster") or dagster
     command = [dagster, "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-p", str(args.port), "-h", args.host]
-    os.chdir(PROJECT_DIR)
     os.execv(command[0], command)
     return 0  # not reached
 
