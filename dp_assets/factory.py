@@ -143,14 +143,24 @@ def _check_results(component: ResolvedComponent, result: ComponentResult) -> lis
 
 
 def _check_specs(component: ResolvedComponent) -> list[dg.AssetCheckSpec]:
+    # Partitioned like the asset, so each video keeps its own check result: one video's WARN is
+    # not hidden by the next video passing.
     specs = [
         dg.AssetCheckSpec(
-            EMPTY_REASON_CHECK, asset=component.name, description="an empty output carries a reason from the fixed vocabulary"
+            EMPTY_REASON_CHECK,
+            asset=component.name,
+            description="an empty output carries a reason from the fixed vocabulary",
+            partitions_def=video_partitions,
         )
     ]
     if component.optional:
         specs.append(
-            dg.AssetCheckSpec(SUCCEEDED_CHECK, asset=component.name, description="WARN when this optional component failed (partial failure)")
+            dg.AssetCheckSpec(
+                SUCCEEDED_CHECK,
+                asset=component.name,
+                description="WARN when this optional component failed (partial failure)",
+                partitions_def=video_partitions,
+            )
         )
     return specs
 
