@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # Dagster flags preview/beta APIs with Python warnings; they are noise in a CLI summary.
     warnings.filterwarnings("ignore", module=r"dagster(\..*)?")
+    warnings.filterwarnings("ignore", message=r".*is currently (in beta|in preview|preview)")
     args = build_parser().parse_args(argv)
     return args.func(args)
 

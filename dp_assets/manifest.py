@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from dp_assets.factory import DATAPROCESSOR_VERSION, component_record
 from dp_assets.profiles import Profile
+from dp_resources.artifact_index import ArtifactIndex, IndexKey
 from dp_resources.artifact_store import ArtifactStore, write_json_atomic
 from dp_resources.run_records import record_components
 from dp_resources.video_catalog import VideoCatalog, VideoRef
@@ -117,8 +118,14 @@ def finalize_run(
     run_id: str,
     dagster_run_status: str,
     run_error: str | None = None,
+    index: ArtifactIndex | None = None,
+    finished_at: dt.datetime | None = None,
 ) -> tuple[Manifest, Path]:
-    """After a run: write its manifest and its per-component rows in the database, in that order."""
+    """After a run: its manifest, its per-component rows, and (if it succeeded) the artifact index.
+
+    ``dp process`` and the run-status sensors (runs from the UI, the bucket sensor, schedules)
+    both end here, so every successful run can serve later requests and counts for the LRU.
+    """
     manifest = build_manifest(store, profile, video, run_id, dagster_run_status, run_error)
     path = write_manifest(store, manifest)
     record_components(
@@ -129,6 +136,35 @@ def finalize_run(
         run_status=manifest.run_status,
         entries=[entry.model_dump() for entry in manifest.components],
     )
+    if index is not None and manifest.run_status == "ok":
+        content_hash = catalog.content_hash(video)
+        finished_at = finished_at or dt.datetime.now(dt.timezone.utc)
+        index.record_success(
+            IndexKey(video.platform_id, video.video_id, profile.config_hash, profile.sampling.version, DATAPROCESSOR_VERSION),
+            run_id=run_id,
+            finished_at=finished_at,
+            video_content_sha256=content_hash,
+            profile=profile.name,
+            artifacts=profile.artifact_versions(content_hash),
+            components=[
+                {
+                    "component": e.component,
+                    "artifact_version": e.artifact_version,
+                    "idempotency_key_hash": e.idempotency_key_hash,
+                    "config_hash": e.config_hash,
+                    "sampling_policy_version": e.sampling_policy_version,
+                    "producer_version": e.producer_version,
+                    "schema_version": e.schema_version,
+                    "model_signature": e.model_signature,
+                    "status": e.status,
+                    "artifact_dir": e.artifact_dir,
+                    "run_id": run_id,
+                    "created_at": finished_at,
+                }
+                for e in manifest.components
+                if e.artifact_version
+            ],
+        )
     return manifest, path
 
 

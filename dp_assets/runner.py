@@ -133,7 +133,11 @@ def process_video(
             instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
         observe_raw_video(instance, video_id, content_hash)
         defs = build_definitions(profile, store=store, catalog=catalog, gpu=gpu)
-        tags = {"dataprocessor/video_id": video_id, "dataprocessor/platform_id": platform_id}
+        tags = {
+            "dataprocessor/video_id": video_id,
+            "dataprocessor/platform_id": platform_id,
+            "dataprocessor/finalized_by": "dp process",  # the manifest sensors leave this run alone
+        }
         if expired:
             tags[FORCE_TAG] = "true"
         result = defs.resolve_job_def(PROCESS_VIDEO_JOB).execute_in_process(
@@ -145,35 +149,17 @@ def process_video(
         )
         status = "SUCCESS" if result.success else "FAILURE"
         manifest, manifest_path = finalize_run(
-            store, catalog, profile, video, result.run_id, status, None if result.success else _first_failure(result)
+            store,
+            catalog,
+            profile,
+            video,
+            result.run_id,
+            status,
+            None if result.success else _first_failure(result),
+            index=index,
+            finished_at=now if clock_injected else None,
         )
         evicted: list[tuple[str, str]] = []
         if manifest.run_status == "ok":
-            index.record_success(
-                key,
-                run_id=result.run_id,
-                finished_at=now if clock_injected else utcnow(),
-                video_content_sha256=content_hash,
-                profile=profile.name,
-                artifacts=versions,
-                components=[
-                    {
-                        "component": e.component,
-                        "artifact_version": e.artifact_version,
-                        "idempotency_key_hash": e.idempotency_key_hash,
-                        "config_hash": e.config_hash,
-                        "sampling_policy_version": e.sampling_policy_version,
-                        "producer_version": e.producer_version,
-                        "schema_version": e.schema_version,
-                        "model_signature": e.model_signature,
-                        "status": e.status,
-                        "artifact_dir": e.artifact_dir,
-                        "run_id": result.run_id,
-                        "created_at": now,
-                    }
-                    for e in manifest.components
-                    if e.artifact_version
-                ],
-            )
             evicted = index.evict_over_limit(store, keep=(platform_id, video_id))
         return ProcessOutcome(manifest=manifest, manifest_path=manifest_path, run_id=result.run_id, evicted=tuple(evicted))

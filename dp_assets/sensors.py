@@ -1,6 +1,6 @@
 """Run-status sensors: the orchestrator side of runs launched from the UI, a schedule or a sensor.
 
-``dp process`` finalizes its own runs; for every other run of this code location these sensors
+``dp process`` finalizes its own runs (tagged so the sensors skip them); for every other run of this code location these sensors
 write the manifest and the database rows once the run has finished (success or failure), one
 run at a time, so no two writers ever race on a manifest.
 """
@@ -12,11 +12,20 @@ import dagster as dg
 from dp_assets.manifest import finalize_run
 from dp_assets.profiles import Profile
 from dp_resources import ArtifactStore, VideoCatalog
+from dp_resources.artifact_index import ArtifactIndex
 
 PARTITION_TAG = "dagster/partition"
 
 
-def _finalize(context: dg.RunStatusSensorContext, profile: Profile, store: ArtifactStore, catalog: VideoCatalog, status: str, error: str | None) -> dg.SkipReason | None:
+def _finalize(
+    context: dg.RunStatusSensorContext,
+    profile: Profile,
+    store: ArtifactStore,
+    catalog: VideoCatalog,
+    index: ArtifactIndex,
+    status: str,
+    error: str | None,
+) -> dg.SkipReason | None:
     run = context.dagster_run
     video_id = run.tags.get(PARTITION_TAG)
     if not video_id:
@@ -24,7 +33,12 @@ def _finalize(context: dg.RunStatusSensorContext, profile: Profile, store: Artif
     video = catalog.lookup(video_id)
     if video is None:
         return dg.SkipReason(f"run {run.run_id}: video_id {video_id!r} is not in the catalog")
-    manifest, path = finalize_run(store, catalog, profile, video, run.run_id, status, error)
+    if run.tags.get("dataprocessor/finalized_by") == "dp process":
+        return dg.SkipReason(f"run {run.run_id} was finalized by dp process")
+    manifest, path = finalize_run(store, catalog, profile, video, run.run_id, status, error, index=index)
+    if manifest.run_status == "ok":
+        for platform_id, evicted in index.evict_over_limit(store, keep=(video.platform_id, video.video_id)):
+            context.log.info(f"evicted least recently used video {platform_id}/{evicted} (cache limit)")
     context.log.info(f"manifest for run {run.run_id} ({video_id}, {manifest.run_status}): {path}")
     return None
 
@@ -36,16 +50,16 @@ def build_manifest_sensors(profile: Profile) -> list[dg.SensorDefinition]:
         description="Writes manifest.json and the component rows of every successful run.",
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
-    def manifest_on_success(context: dg.RunStatusSensorContext, store: ArtifactStore, catalog: VideoCatalog):
-        return _finalize(context, profile, store, catalog, "SUCCESS", None)
+    def manifest_on_success(context: dg.RunStatusSensorContext, store: ArtifactStore, catalog: VideoCatalog, index: ArtifactIndex):
+        return _finalize(context, profile, store, catalog, index, "SUCCESS", None)
 
     @dg.run_failure_sensor(
         name="manifest_on_failure",
         description="Writes manifest.json (saying what failed and why) and the component rows of every failed run.",
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
-    def manifest_on_failure(context: dg.RunFailureSensorContext, store: ArtifactStore, catalog: VideoCatalog):
+    def manifest_on_failure(context: dg.RunFailureSensorContext, store: ArtifactStore, catalog: VideoCatalog, index: ArtifactIndex):
         message = context.failure_event.message if context.failure_event else None
-        return _finalize(context, profile, store, catalog, "FAILURE", message)
+        return _finalize(context, profile, store, catalog, index, "FAILURE", message)
 
     return [manifest_on_success, manifest_on_failure]

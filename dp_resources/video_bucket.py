@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
-import shutil
 import stat
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,9 @@ class BucketReadError(Exception):
 
 def _safe_text(name: str) -> str:
     # Linux names are bytes; undecodable ones arrive surrogate-escaped and would break any UTF-8
-    # database or log line, so they are shown with backslash escapes instead.
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    # database or log line, so they are shown with backslash escapes instead (NUL too: an S3 key
+    # may hold one, PostgreSQL text may not).
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -110,16 +112,8 @@ class VideoBucket(ConfigurableResource):
 
     def filesystem(self):
         """``(fs, root)`` for a remote bucket, or ``(None, root_path)`` for a local folder."""
-        import fsspec
-        from fsspec.implementations.local import LocalFileSystem
-
-        if "://" not in self.url:
-            return None, str(Path(self.url).resolve())
         options = self._storage_options() if self.url.startswith(("s3://", "s3a://")) else {}
-        fs, root = fsspec.core.url_to_fs(self.url, **options)
-        if isinstance(fs, LocalFileSystem):
-            return None, str(Path(root).resolve())
-        return fs, root.rstrip("/")
+        return _filesystem(self.url, json.dumps(options, sort_keys=True))
 
     @property
     def is_local(self) -> bool:
@@ -164,16 +158,24 @@ class VideoBucket(ConfigurableResource):
 
     def _list_local(self, root: Path) -> list[BucketObject]:
         objects = []
+
+        def add(entry: os.DirEntry, key: str) -> None:
+            try:
+                objects.append(self._entry(entry, key))
+            except FileNotFoundError:
+                pass  # removed while we listed: not an object any more
+
         with os.scandir(root) as top:
             for platform in top:
                 if not platform.is_dir(follow_symlinks=False):
-                    objects.append(self._entry(platform, platform.name))
+                    add(platform, platform.name)
                     continue
                 try:
                     with os.scandir(platform.path) as inner:
-                        objects.extend(self._entry(e, f"{platform.name}/{e.name}") for e in inner)
+                        for entry in inner:
+                            add(entry, f"{platform.name}/{entry.name}")
                 except FileNotFoundError:
-                    continue  # removed while we listed
+                    continue
         return objects
 
     # -- reading ----------------------------------------------------------------------------
@@ -186,9 +188,15 @@ class VideoBucket(ConfigurableResource):
         try:
             if fs is not None:
                 return fs.cat_file(f"{root}/{obj.key}", start=0, end=n)
-            # O_NOFOLLOW + fstat: the entry may have been swapped for a link or a FIFO since the
-            # listing; O_NONBLOCK keeps a FIFO from blocking the open.
-            fd = os.open(self._local_path(obj.key), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            # Opened relative to the platform folder, both with O_NOFOLLOW, then fstat: either may
+            # have been swapped for a link (or the file for a FIFO) since the listing; O_NONBLOCK
+            # keeps a FIFO from blocking the open.
+            folder, name = obj.key.split("/", 1)
+            dir_fd = os.open(Path(root) / folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     raise BucketReadError(f"{obj.key} is no longer a regular file", permanent=True)
@@ -198,8 +206,8 @@ class VideoBucket(ConfigurableResource):
         except BucketReadError:
             raise
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise BucketReadError(f"{obj.key} became a symlink since the listing", permanent=True) from None
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise BucketReadError(f"{obj.key} (or its folder) became a symlink since the listing", permanent=True) from None
             raise _classify_read_error(obj.key, exc) from None
         except Exception as exc:  # remote clients raise their own types (e.g. botocore errors)
             raise _classify_read_error(obj.key, exc) from None
@@ -218,14 +226,18 @@ class VideoBucket(ConfigurableResource):
             return self._local_path(obj.key)
         folder = self.cached_dir(platform_id, video_id, obj.identity)
         target = folder / f"{video_id}{Path(obj.key).suffix}"
-        folder.mkdir(parents=True, exist_ok=True)
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             if sidecar_key is not None:
                 self._download(fs, f"{root}/{sidecar_key}", folder / f"{video_id}.json")
             if not (target.is_file() and target.stat().st_size == obj.size):
                 self._download(fs, f"{root}/{obj.key}", target)
         except Exception as exc:
             raise _classify_read_error(obj.key, exc) from None
+        if target.stat().st_size != obj.size:
+            # Replaced between listing and download: this folder is named after the old version.
+            target.unlink()
+            raise BucketReadError(f"{obj.key} changed while it was downloaded; retrying next tick", permanent=False)
         return target
 
     @staticmethod
@@ -238,8 +250,19 @@ class VideoBucket(ConfigurableResource):
             if tmp.exists():
                 tmp.unlink()
 
-    def remove_cached(self, folder: Path) -> None:
-        shutil.rmtree(folder, ignore_errors=True)
+
+@lru_cache(maxsize=32)
+def _filesystem(url: str, options_json: str):
+    # Cached: a tick asks for it several times per object.
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+
+    if "://" not in url:
+        return None, str(Path(url).resolve())
+    fs, root = fsspec.core.url_to_fs(url, **json.loads(options_json))
+    if isinstance(fs, LocalFileSystem):
+        return None, str(Path(root).resolve())
+    return fs, root.rstrip("/")
 
 
 def bucket_from_env() -> VideoBucket:

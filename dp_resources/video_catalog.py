@@ -7,6 +7,7 @@ remembers the rest, so a partition materialized from the UI finds its file.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,19 @@ class VideoCatalog(ConfigurableResource):
         return VideoRef(video_id, platform_id, uri)
 
     def content_hash(self, video: VideoRef) -> str:
-        """sha256 of the video file (the raw video's data version), cached by size and mtime."""
+        """The raw video's data version: sha256 of the file, combined with its sidecar's.
+
+        The sidecar (``<video>.json``: title, description, tags) is an input of text features,
+        so a changed sidecar must invalidate like changed bytes do.
+        """
+        digest = self._file_hash(video)
+        sidecar = Path(video.uri).with_suffix(".json")
+        if sidecar.is_file():
+            return hashlib.sha256(f"{digest}+sidecar:{file_sha256(sidecar)}".encode()).hexdigest()
+        return digest
+
+    def _file_hash(self, video: VideoRef) -> str:
+        """sha256 of the video file, cached by size and mtime (hashing a large file once)."""
         path = Path(video.uri)
         stat = path.stat()
         engine = engine_for(self.database_url)

@@ -213,3 +213,10 @@ def test_two_concurrent_requests_compute_once(tmp_path, database_url, media):
     assert len(rows) == len(ALL)
     staging = [p for p in (tmp_path / "home" / "artifacts").rglob("*.staging")]
     assert staging == []
+
+
+def test_changed_sidecar_is_not_served_stale(pipeline, clip):
+    pipeline.process(clip, "v1", now=T0)
+    clip.with_suffix(".json").write_text('{"title": "A new title"}')
+    outcome = pipeline.process(clip, "v1", now=T0)
+    assert not outcome.served_from_cache and outcome.ok

@@ -1,9 +1,6 @@
-"""The ingest ledger: what the bucket sensor last saw and decided for every object of a bucket.
-
-It lives in the DataProcessor database rather than in the sensor cursor because it grows with the
-bucket (100,000 keys are megabytes) and Dagster copies the cursor into every tick row. The cursor
-only carries the sequence number of the last tick whose result Dagster stored; a decision taken
-by a later, lost evaluation is replayed with the same run key, which Dagster deduplicates.
+"""The ingest ledger: what the bucket sensor last saw and decided for each object, in the
+DataProcessor database. Not in the cursor, which Dagster copies into every tick row and which would
+grow with the bucket; the cursor holds only the number of the last stored tick (``BucketTick._replay``).
 """
 
 from __future__ import annotations
@@ -23,9 +20,9 @@ ledger_metadata = sa.MetaData()
 ingest_objects = sa.Table(
     "dp_ingest_objects",
     ledger_metadata,
-    sa.Column("bucket", sa.String(512), primary_key=True),
-    sa.Column("key", sa.String(1024), primary_key=True),
-    sa.Column("identity", sa.String(256), nullable=False),
+    sa.Column("bucket", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),  # S3 keys reach 1,024 bytes, escaped names more
+    sa.Column("identity", sa.Text, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     # tick that first saw this identity: the object is stable once a later tick sees it unchanged
     sa.Column("seen_seq", sa.BigInteger, nullable=False),

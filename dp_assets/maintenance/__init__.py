@@ -1,0 +1,1 @@
+"""Maintenance: daily jobs that keep disk use bounded (frames retention, LRU eviction, downloads)."""
