@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import psutil
 
-# Short enough to catch a buffer that lives for a few tens of milliseconds, long enough that the
+# Short enough to catch a buffer that lives for 50 ms or more, long enough that the
 # sampler costs well under 1 % of a core.
-RSS_SAMPLE_INTERVAL_S = 0.005
+RSS_SAMPLE_INTERVAL_S = 0.02
 MIB = 1024 * 1024
 
 

@@ -102,7 +102,7 @@ def test_peak_memory_and_timings_are_recorded(pipeline, tmp_path, media):
     entry = pipeline.entry(outcome, "allocates_200mb")
     assert entry.peak_rss_delta_mb >= 200, entry
     assert entry.peak_rss_mb >= entry.peak_rss_delta_mb
-    assert entry.wall_seconds >= 0.05 and entry.cpu_seconds > 0
+    assert entry.wall_seconds >= 0.1 and entry.cpu_seconds > 0
     for other in outcome.manifest.components:
         assert other.wall_seconds is not None and other.peak_rss_mb is not None, other.component
     # The same figures are in the DataProcessor database and in the Dagster metadata.
@@ -110,4 +110,4 @@ def test_peak_memory_and_timings_are_recorded(pipeline, tmp_path, media):
     assert rows["allocates_200mb"]["peak_rss_delta_mb"] >= 200
     assert rows["allocates_200mb"]["run_status"] == "ok"
     metadata = pipeline.instance.get_latest_materialization_event(dg.AssetKey("allocates_200mb")).asset_materialization.metadata
-    assert metadata["peak_rss_delta_mb"].value >= 200 and metadata["wall_seconds"].value >= 0.05
+    assert metadata["peak_rss_delta_mb"].value >= 200 and metadata["wall_seconds"].value >= 0.1
