@@ -24,7 +24,7 @@ dev: install
 	$(BIN)/dp dev --profile "$(PROFILE)"
 
 bench: install
-	$(BIN)/python bench/bench_skeleton.py
+	$(BIN)/python bench/bench_skeleton.py --profile skeleton
 
 clean:
 	rm -rf $(VENV) .dp_home

@@ -200,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     # Dagster flags preview/beta APIs with Python warnings; they are noise in a CLI summary.
+    # Model libraries draw progress bars on stderr while loading weights; the table is the output.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     warnings.filterwarnings("ignore", module=r"dagster(\..*)?")
     warnings.filterwarnings("ignore", message=r".*is currently (in beta|in preview|preview)")
     args = build_parser().parse_args(argv)
