@@ -153,7 +153,7 @@ def test_warn_check_of_a_partial_failure_is_visible(page, ui, media):
 def test_ui_run_gets_its_manifest_from_the_sensor(ui, launched):
     """README: runs launched from the UI get manifest.json from manifest_on_success (daemon)."""
     if "run_id" not in launched:
-        pytest.fail("no run was launched from the UI: see test_materialize_partition_from_the_ui")
+        pytest.fail("no run was launched from the UI: see test_materialize_a_video_partition_from_the_ui")
     run_id, video_id = launched["run_id"], launched["video_id"]
     path = ui.dp_home / "artifacts" / "local" / video_id / "runs" / run_id / "manifest.json"
     deadline = time.monotonic() + 75  # the sensor is evaluated every 30 s
