@@ -134,7 +134,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     versions = profile.artifact_versions(entry.video_content_sha256)
     for name, version in versions.items():
         try:
-            store.read(store.artifact_dir(video.platform_id, video.video_id, name, version))
+            store.read(store.artifact_dir(video.platform_id, video.video_id, name, version), quick=True)
             state = "cached" if entry.artifacts.get(name) == version else "cached (other version indexed)"
         except (FileNotFoundError, CorruptArtifactError) as exc:
             state = f"missing or invalid ({type(exc).__name__})"

@@ -67,7 +67,7 @@ def _servable(store: ArtifactStore, entry: IndexEntry, video: VideoRef, versions
         return None
     for name, version in versions.items():
         try:
-            store.read(store.artifact_dir(video.platform_id, video.video_id, name, version))
+            store.read(store.artifact_dir(video.platform_id, video.video_id, name, version), quick=True)
         except (FileNotFoundError, CorruptArtifactError):
             return None
     path = store.run_dir(video.platform_id, video.video_id, entry.latest_success_run_id) / "manifest.json"

@@ -94,6 +94,7 @@ class ArtifactStore(ConfigurableResource):
             "summary": result.summary,
             "files": files,
             "checksums": checksums,
+            "sizes": {name: (staging / name).stat().st_size for name in checksums},
             **extra,
         }
         write_json_atomic(staging / RESULT_FILE, payload)
@@ -105,7 +106,13 @@ class ArtifactStore(ConfigurableResource):
         os.replace(staging, final)
         return final
 
-    def read(self, folder: Path, verify: bool = True) -> ComponentResult:
+    def read(self, folder: Path, verify: bool = True, quick: bool = False) -> ComponentResult:
+        """Load an artifact; ``verify`` checks every file's sha256, or only its size if ``quick``.
+
+        The quick check serves repeated requests from the index without hashing large files (a
+        long video's waveform is hundreds of MB) on every request; it catches truncated and
+        missing files. Runs verify fully before reusing an artifact.
+        """
         result_path = folder / RESULT_FILE
         if not result_path.is_file():
             raise FileNotFoundError(f"no artifact at {folder}")
@@ -113,7 +120,12 @@ class ArtifactStore(ConfigurableResource):
             payload = json.loads(result_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise CorruptArtifactError(f"{result_path}: {exc}") from None
-        if verify:
+        if verify and quick:
+            for name, expected in payload.get("sizes", {}).items():
+                path = folder / name
+                if not path.is_file() or path.stat().st_size != expected:
+                    raise CorruptArtifactError(f"{path}: missing or size mismatch")
+        elif verify:
             for name, expected in payload.get("checksums", {}).items():
                 path = folder / name
                 if not path.is_file() or file_sha256(path) != expected:
