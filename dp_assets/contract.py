@@ -1,125 +1,64 @@
-"""The component contract: what every DataProcessor component declares and returns.
+"""The component contract: what every DataProcessor component declares, receives and returns.
 
 A component is one module under ``dp_assets/components/<modality>/`` that exposes ``SPEC``, a
 :class:`ComponentSpec`. Its compute is a plain function (no Dagster import) so it can be tested and
 benchmarked directly; ``dp_assets.factory`` is the only place that turns specs into Dagster assets.
+The data types of the contract live in :mod:`dp_core.contract` and are re-exported here, so a
+component imports everything it needs from this module.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
 
-from dp_assets.models import CPU, MODELS, ModelCache, ModelRef, Runtime
+from dp_core.contract import (
+    CPU,
+    EMPTY_REASONS,
+    ComponentConfig,
+    ComponentResult,
+    EmptyReason,
+    FrameRequest,
+    Modality,
+    ModelRef,
+    ModelUnavailableError,
+    Runtime,
+    SamplingPolicy,
+    Status,
+)
+from dp_resources.models import MODELS, ModelStore
 
+if TYPE_CHECKING:
+    from dp_assets.media.frames_store import FrameSet
 
-class Modality(str, Enum):
-    CORE = "core"
-    VISUAL = "visual"
-    AUDIO = "audio"
-    TEXT = "text"
+__all__ = [
+    "CPU",
+    "EMPTY_REASONS",
+    "EMPTY_DETAIL",
+    "FRAMES_COMPONENT",
+    "ComponentConfig",
+    "ComponentContext",
+    "ComponentResult",
+    "ComponentSpec",
+    "ComputeFn",
+    "EmptyReason",
+    "FrameRequest",
+    "Modality",
+    "ModelRef",
+    "ModelUnavailableError",
+    "Runtime",
+    "SamplingPolicy",
+    "Status",
+]
 
-
-class Status(str, Enum):
-    OK = "ok"
-    EMPTY = "empty"
-    ERROR = "error"
-
-
-class EmptyReason(str, Enum):
-    """The fixed vocabulary for ``empty`` outputs; an empty result must carry one of these."""
-
-    NO_VIDEO_TRACK = "no_video_track"
-    NO_AUDIO_TRACK = "no_audio_track"
-    NO_FRAMES = "no_frames"
-    NO_AUDIO_SAMPLES = "no_audio_samples"
-    NO_SPEECH = "no_speech"
-    NO_FACES = "no_faces"
-    NO_TEXT = "no_text"
-    NO_METADATA = "no_metadata"
-    TOO_SHORT = "too_short"
-
-
-EMPTY_REASONS = frozenset(r.value for r in EmptyReason)
-
-
-class ComponentConfig(BaseModel):
-    """Base for component config models: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass(frozen=True)
-class FrameRequest:
-    """Which frames a visual component wants from the shared ``frames`` decode.
-
-    ``fps=None`` asks for every decoded frame. ``max_side`` bounds the longer display side in
-    pixels (frames are never upscaled). ``max_frames`` caps how many frames the request gets;
-    when the duration is known the sampling rate is lowered so the cap spans the whole video.
-    """
-
-    fps: float | None
-    max_side: int
-    max_frames: int | None = None
-
-    @property
-    def key(self) -> str:
-        fps = "all" if self.fps is None else f"{self.fps:g}"
-        cap = "" if self.max_frames is None else f"_n{self.max_frames}"
-        return f"fps{fps}_side{self.max_side}{cap}"
-
-
-@dataclass
-class ComponentResult:
-    """What a compute function returns: a status, a reason when empty, and the data.
-
-    ``table`` is the component's row data (matching ``SPEC.output_schema``), ``summary`` holds
-    per-video scalars that go to Dagster metadata, the manifest and ``features``; ``files`` names
-    extra artifacts on disk (e.g. ``frames_dir``); ``warnings`` records damage that did not stop
-    the component (e.g. a truncated file decoded up to the damage).
-    """
-
-    status: Status
-    table: pa.Table | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
-    empty_reason: str | None = None
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    files: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def ok(cls, table: pa.Table | None = None, **kwargs: Any) -> "ComponentResult":
-        return cls(status=Status.OK, table=table, **kwargs)
-
-    @classmethod
-    def empty(cls, reason: EmptyReason | str, detail: str | None = None, **kwargs: Any) -> "ComponentResult":
-        value = reason.value if isinstance(reason, EmptyReason) else reason
-        summary = dict(kwargs.pop("summary", {}))
-        if detail:
-            summary["empty_detail"] = detail
-        return cls(status=Status.EMPTY, empty_reason=value, summary=summary, **kwargs)
-
-    @classmethod
-    def failed(cls, message: str, **kwargs: Any) -> "ComponentResult":
-        return cls(status=Status.ERROR, error=message, **kwargs)
-
-
-@dataclass(frozen=True)
-class SamplingPolicy:
-    version: str
-    fps: float
-    max_frames: int
-    max_side: int
-
-    @property
-    def default_request(self) -> FrameRequest:
-        return FrameRequest(fps=self.fps, max_side=self.max_side, max_frames=self.max_frames)
+# The shared decode every visual component reads its frames from.
+FRAMES_COMPONENT = "frames"
+# The summary key ``ComponentResult.empty`` writes its detail to; every component may produce it.
+EMPTY_DETAIL = "empty_detail"
 
 
 @dataclass
@@ -135,7 +74,10 @@ class ComponentContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("dataprocessor"))
     # Model-backed components load through ``models.get(ref, runtime)`` (cached per process).
     runtime: Runtime = CPU
-    models: ModelCache = MODELS
+    models: ModelStore = MODELS
+    # For a component with a ``frame_request``: the frames of that request, read from the shared
+    # ``frames`` decode by ``execution.run_component`` before compute is called.
+    frames: "FrameSet | None" = None
 
 
 ComputeFn = Callable[[ComponentContext, Any, Mapping[str, ComponentResult]], ComponentResult]
@@ -156,12 +98,25 @@ class ComponentSpec:
     upstream: tuple[str, ...] = ()
     models: tuple[ModelRef, ...] = ()
     uses_gpu: bool = False
-    # Visual components that read the shared frames say which frames they need.
+    # Visual components that read the shared frames say which frames they need; they get exactly
+    # those in ``ctx.frames``.
     frame_request: Callable[[Any, SamplingPolicy], FrameRequest] | None = None
-    # Most components have nothing to do when an input is empty (no audio -> no loudness), and
-    # pass the input's reason on; aggregators like ``features`` handle empty inputs themselves.
-    handles_empty_inputs: bool = False
+    # The keys this component may put in ``ComponentResult.summary`` (``empty_detail`` is always
+    # allowed); a result with any other key is a component bug and fails the component.
+    summary_keys: tuple[str, ...] = ()
+    # Summary keys read from each upstream (upstream name -> keys). A profile whose components
+    # read a key that the upstream does not declare is rejected when it loads.
+    reads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # By default an empty input makes this component empty with the same reason (no audio -> no
+    # loudness) and a failed one fails it. Aggregators like ``features`` take empty inputs
+    # themselves; components that do without a failed optional input (``text_features`` without
+    # the transcript) say they tolerate it, and only those may be required on optional inputs.
+    accepts_empty_inputs: bool = False
+    tolerates_failed_inputs: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             raise ValueError(f"component name {self.name!r} must be a Python identifier")
+        unknown = sorted(set(self.reads) - set(self.upstream))
+        if unknown:
+            raise ValueError(f"component {self.name}: reads summary keys of {', '.join(unknown)}, which are not upstream")

@@ -9,30 +9,38 @@ from __future__ import annotations
 
 import math
 import traceback
+from dataclasses import replace
 from typing import Any, Mapping
 
 import numpy as np
 import pyarrow as pa
 
-from dp_assets.contract import ComponentContext, ComponentResult, ComponentSpec, Status
+from dp_assets.contract import EMPTY_DETAIL, FRAMES_COMPONENT, ComponentContext, ComponentResult, ComponentSpec, Status
 from dp_assets.media.container import MediaError
+from dp_assets.media.frames_store import read_frames
 from dp_assets.observability import ComponentMetrics, Measurement
 
 
 def _upstream_verdict(spec: ComponentSpec, inputs: Mapping[str, ComponentResult]) -> ComponentResult | None:
-    """Empty or failed (optional) upstream means this component has nothing to work on."""
-    if spec.handles_empty_inputs:
-        return None
+    """An empty or failed input means this component has nothing to work on, unless it says it
+    takes such inputs itself (see ``ComponentSpec.accepts_empty_inputs`` / ``tolerates_failed_inputs``)."""
     for name in spec.upstream:
         upstream = inputs[name]
-        if upstream.status is Status.EMPTY:
-            detail = upstream.summary.get("empty_detail")
+        if upstream.status is Status.EMPTY and not spec.accepts_empty_inputs:
+            detail = upstream.summary.get(EMPTY_DETAIL)
             return ComponentResult.empty(
                 upstream.empty_reason or "", f"upstream {name} is empty" + (f": {detail}" if detail else "")
             )
-        if upstream.status is Status.ERROR:
+        if upstream.status is Status.ERROR and not spec.tolerates_failed_inputs:
             return ComponentResult.failed(f"upstream {name} failed: {upstream.error}")
     return None
+
+
+def _with_frames(spec: ComponentSpec, ctx: ComponentContext, config: Any, inputs: Mapping[str, ComponentResult]) -> ComponentContext:
+    """Hand a visual component the frames of the request it declared (memory-mapped, read-only)."""
+    if spec.frame_request is None or inputs.get(FRAMES_COMPONENT) is None or inputs[FRAMES_COMPONENT].status is not Status.OK:
+        return ctx
+    return replace(ctx, frames=read_frames(inputs[FRAMES_COMPONENT], spec.frame_request(config, ctx.sampling)))
 
 
 def plain(value: Any) -> Any:
@@ -51,6 +59,11 @@ def plain(value: Any) -> Any:
 def _conform(spec: ComponentSpec, result: ComponentResult) -> ComponentResult:
     """Hold the output to the declared schema; a mismatch is a bug in the component, not data."""
     result.summary = plain(result.summary)
+    undeclared = sorted(set(result.summary) - set(spec.summary_keys) - {EMPTY_DETAIL})
+    if undeclared:
+        return ComponentResult.failed(
+            f"{spec.name} returned summary keys it does not declare in SPEC.summary_keys: {', '.join(undeclared)}"
+        )
     if result.table is None or result.table.schema.equals(spec.output_schema):
         return result
     try:
@@ -68,7 +81,7 @@ def run_component(
         result = _upstream_verdict(spec, inputs)
         if result is None:
             try:
-                result = _conform(spec, spec.compute(ctx, config, inputs))
+                result = _conform(spec, spec.compute(_with_frames(spec, ctx, config, inputs), config, inputs))
             except MediaError as exc:
                 result = ComponentResult.failed(f"cannot decode {exc}")
             except Exception as exc:  # a component bug must surface as this component's error, with its cause

@@ -21,9 +21,8 @@ from typing import Any, Iterator
 
 import dagster as dg
 
-from dp_assets.contract import EMPTY_REASONS, ComponentContext, ComponentResult, Status
+from dp_assets.contract import CPU, EMPTY_REASONS, ComponentContext, ComponentResult, Status
 from dp_assets.execution import run_component
-from dp_assets.models import CPU
 from dp_assets.observability import ComponentMetrics
 from dp_assets.partitions import video_partitions
 from dp_assets.profiles import RAW_VIDEO, Profile, ResolvedComponent

@@ -16,13 +16,23 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dp_assets.contract import ComponentConfig, ComponentSpec, FrameRequest, SamplingPolicy
-from dp_assets.models import CPU, ModelUnavailableError, Runtime, model_signature
+from dp_assets.contract import (
+    CPU,
+    EMPTY_DETAIL,
+    FRAMES_COMPONENT,
+    ComponentConfig,
+    ComponentSpec,
+    FrameRequest,
+    ModelUnavailableError,
+    Runtime,
+    SamplingPolicy,
+)
 from dp_assets.registry import available_specs
-from dp_assets.versioning import artifact_version, canonical_json, code_version, config_hash, idempotency_key, sha256_hex
+from dp_assets.versioning import artifact_version, code_version, config_hash, idempotency_key
+from dp_core.hashing import canonical_json, sha256_hex
+from dp_resources.models import model_signature
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
-FRAMES_COMPONENT = "frames"
 RAW_VIDEO = "raw_video"
 
 
@@ -171,15 +181,12 @@ def parse_profile(raw: Any, source: str = "<profile>", runtime: Runtime = CPU) -
         for upstream in specs[name].upstream:
             if upstream not in entries:
                 problems.append((f"components.{name}", f"needs upstream component {upstream!r}, which the profile does not enable"))
-            elif (
-                not entry.optional
-                and entries[upstream].optional
-                and not specs[name].handles_empty_inputs
-            ):
+            elif not entry.optional and entries[upstream].optional and not specs[name].tolerates_failed_inputs:
                 # A required output cannot be produced from a best-effort input that may fail.
                 problems.append(
                     (f"components.{name}", f"is required but needs {upstream!r}, which is optional; mark {name} optional too")
                 )
+        problems += _undeclared_reads(name, specs)
         try:
             configs[name] = specs[name].config_model.model_validate(entry.config)
         except ValidationError as exc:
@@ -231,6 +238,26 @@ def parse_profile(raw: Any, source: str = "<profile>", runtime: Runtime = CPU) -
         granularity=model.execution.granularity,
         runtime=runtime,
     )
+
+
+def _undeclared_reads(name: str, specs: dict[str, ComponentSpec]) -> list[tuple[str, str]]:
+    """Summary keys ``name`` reads that its upstream does not declare: a renamed key would
+    otherwise read as null in every video."""
+    problems = []
+    for upstream, keys in specs[name].reads.items():
+        if upstream not in specs:
+            continue
+        declared = {*specs[upstream].summary_keys, EMPTY_DETAIL}
+        for key in keys:
+            if key not in declared:
+                problems.append(
+                    (
+                        f"components.{name}",
+                        f"reads summary key {key!r} of {upstream}, which {upstream} does not declare "
+                        f"(declared: {', '.join(sorted(declared))})",
+                    )
+                )
+    return problems
 
 
 def _downstream_of(root: str, graph: dict[str, set[str]]) -> set[str]:

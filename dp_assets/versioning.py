@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from pydantic import BaseModel
 
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no whitespace, so equal configs always hash equally."""
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+from dp_core.hashing import canonical_json, sha256_hex
 
 
 def config_hash(config: BaseModel) -> str:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from dp_assets.contract import ComponentResult, Status
+from dp_core.contract import ComponentResult, Status
 from dp_resources.ids import check_id
 from dp_resources.settings import dp_home
 

@@ -14,7 +14,7 @@ import re
 from dagster import ConfigurableResource
 from pydantic import Field, field_validator
 
-from dp_assets.models import Runtime
+from dp_core.contract import Runtime
 
 VRAM_PER_SLOT_GIB = 24
 MAX_AUTO_SLOTS = 4

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from dp_assets import registry
-from dp_assets.models import MODELS, Runtime
+from dp_assets.contract import Runtime
+from dp_resources.models import MODELS
 from dp_assets.profiles import load_profile
 from dp_resources.artifact_index import IndexKey
 from dp_resources.database import artifact_runs, component_artifacts, engine_for

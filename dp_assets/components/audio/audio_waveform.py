@@ -120,4 +120,15 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("video_probe",),
+    summary_keys=(
+        "damaged",
+        "decoded_until_s",
+        "duration_s",
+        "n_samples",
+        "sample_rate",
+        "source_channels",
+        "source_codec",
+        "source_sample_rate",
+        "start_s",
+    ),
 )

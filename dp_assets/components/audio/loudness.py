@@ -154,4 +154,16 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("audio_waveform",),
+    summary_keys=(
+        "below_absolute_gate",
+        "digital_silence",
+        "duration_s",
+        "integrated_lufs",
+        "n_windows",
+        "peak_dbfs",
+        "rms_dbfs",
+        "silence_ratio",
+        "silence_threshold_dbfs",
+        "window_s",
+    ),
 )

@@ -30,7 +30,8 @@ from dp_assets.contract import (
     Status,
 )
 from dp_assets.media.audio import TARGET_SAMPLE_RATE, read_waveform
-from dp_assets.models import ModelRef, ModelUnavailableError, Runtime, package_file, weight_sha256
+from dp_assets.contract import ModelRef, ModelUnavailableError, Runtime
+from dp_resources.models import package_file, weight_sha256
 
 # Whisper base converted to CTranslate2, published as two wheels because model.bin (145 MB) is
 # over PyPI's per-file limit: part 1 holds the first 90 MiB of model.bin, part 2 the rest and
@@ -303,4 +304,13 @@ SPEC = ComponentSpec(
     upstream=("audio_waveform", "voice_activity"),
     models=(WHISPER_BASE,),
     uses_gpu=True,
+    summary_keys=(
+        "duration_s",
+        "language",
+        "language_probability",
+        "segment_count",
+        "text",
+        "transcribed_seconds",
+        "word_count",
+    ),
 )

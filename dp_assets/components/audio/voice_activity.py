@@ -25,7 +25,8 @@ from dp_assets.contract import (
     Modality,
 )
 from dp_assets.media.audio import TARGET_SAMPLE_RATE, read_waveform
-from dp_assets.models import ModelRef, Runtime, package_file
+from dp_assets.contract import ModelRef, Runtime
+from dp_resources.models import package_file
 
 # Silero VAD v6 takes exactly 512 samples per call at 16 kHz (its model refuses other sizes).
 WINDOW_SAMPLES = 512
@@ -200,4 +201,13 @@ SPEC = ComponentSpec(
     compute=compute,
     upstream=("audio_waveform",),
     models=(SILERO_VAD,),
+    summary_keys=(
+        "duration_s",
+        "max_speech_prob",
+        "mean_speech_prob",
+        "segment_count",
+        "speech_ratio",
+        "speech_seconds",
+        "threshold",
+    ),
 )

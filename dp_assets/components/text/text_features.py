@@ -29,7 +29,8 @@ from dp_assets.contract import (
     Modality,
     Status,
 )
-from dp_assets.models import ModelRef, Runtime, package_file
+from dp_assets.contract import ModelRef, Runtime
+from dp_resources.models import package_file
 
 SOURCES = ("metadata", "ocr", "transcript")
 
@@ -293,5 +294,32 @@ SPEC = ComponentSpec(
     upstream=("ocr_text", "transcript"),
     models=(MINILM,),
     uses_gpu=True,
-    handles_empty_inputs=True,
+    accepts_empty_inputs=True,
+    tolerates_failed_inputs=True,
+    summary_keys=(
+        "embedding_dim",
+        "embeddings",
+        "metadata_empty_reason",
+        "metadata_hashtag_count",
+        "metadata_language",
+        "metadata_mention_count",
+        "metadata_status",
+        "metadata_text_length",
+        "metadata_word_count",
+        "ocr_empty_reason",
+        "ocr_hashtag_count",
+        "ocr_language",
+        "ocr_mention_count",
+        "ocr_status",
+        "ocr_text_length",
+        "ocr_word_count",
+        "source_count",
+        "transcript_empty_reason",
+        "transcript_hashtag_count",
+        "transcript_language",
+        "transcript_mention_count",
+        "transcript_status",
+        "transcript_text_length",
+        "transcript_word_count",
+    ),
 )

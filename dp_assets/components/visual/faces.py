@@ -26,7 +26,8 @@ from dp_assets.contract import (
     SamplingPolicy,
 )
 from dp_assets.media.frames_store import read_frames
-from dp_assets.models import ModelRef, Runtime, package_file
+from dp_assets.contract import ModelRef, Runtime
+from dp_resources.models import package_file
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
@@ -166,4 +167,12 @@ SPEC = ComponentSpec(
     upstream=("frames",),
     models=(MODEL,),
     frame_request=frame_request,
+    summary_keys=(
+        "face_count_max",
+        "face_count_mean",
+        "frame_count",
+        "largest_face_area_ratio",
+        "largest_face_area_ratio_max",
+        "presence_ratio",
+    ),
 )

@@ -182,4 +182,11 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("video_probe",),
+    summary_keys=(
+        "damaged",
+        "decoded_frames",
+        "decoded_until_s",
+        "stored_frames",
+        "tiers",
+    ),
 )

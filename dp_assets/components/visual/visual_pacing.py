@@ -155,5 +155,16 @@ SPEC = ComponentSpec(
     # Deliberate: a clip too short for cuts is one shot (its motion is still measured), a clip
     # too short for motion has shots without motion, one too short for both is too_short; any
     # other empty input is passed on.
-    handles_empty_inputs=True,
+    accepts_empty_inputs=True,
+    summary_keys=(
+        "analysed_s",
+        "cut_count",
+        "cuts_per_minute",
+        "mean_shot_length_s",
+        "median_shot_length_s",
+        "shot_count",
+        "shot_motion_max",
+        "shot_motion_mean",
+        "shot_motion_std",
+    ),
 )

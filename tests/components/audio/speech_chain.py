@@ -12,7 +12,7 @@ from pathlib import Path
 from dp_assets.components.audio import transcript, voice_activity
 from dp_assets.contract import ComponentContext, ComponentResult, SamplingPolicy, Status
 from dp_assets.execution import ComponentMetrics, run_component
-from dp_assets.models import CPU, Runtime
+from dp_assets.contract import CPU, Runtime
 
 from .helpers import run_chain
 

@@ -12,7 +12,8 @@ import pytest
 
 from dp_assets.components.audio import transcript
 from dp_assets.contract import ComponentResult, EmptyReason, Modality, Status
-from dp_assets.models import CPU, ModelCache, ModelUnavailableError
+from dp_assets.contract import CPU, ModelUnavailableError
+from dp_resources.models import ModelStore
 
 from .speech_chain import context, speech_chain
 
@@ -103,7 +104,7 @@ def test_digital_silence_is_no_speech(media, tmp_path):
 def test_compute_alone_skips_whisper_without_speech(tmp_path):
     """Called directly (no framework), an empty VAD still never loads the model."""
     ctx = context(tmp_path / "x.mp4", tmp_path, "transcript")
-    ctx.models = ModelCache()
+    ctx.models = ModelStore()
     vad = ComponentResult.empty(EmptyReason.NO_SPEECH, "nothing")
     result = transcript.compute(ctx, transcript.TranscriptConfig(), {"audio_waveform": ComponentResult.ok(), "voice_activity": vad})
     assert result.status == Status.EMPTY and result.empty_reason == "no_speech"

@@ -154,7 +154,7 @@ def test_importing_silero_keeps_torch_threads(tmp_path):
     code = (
         "import torch; torch.set_num_threads(3)\n"
         "from dp_assets.components.audio import voice_activity as va\n"
-        "from dp_assets.models import CPU\n"
+        "from dp_assets.contract import CPU\n"
         "va._load(CPU)\n"
         "import sys; assert 'silero_vad' in sys.modules\n"
         "print(torch.get_num_threads())\n"

@@ -19,7 +19,7 @@ import torch
 from dp_assets.components.text import text_features
 from dp_assets.contract import ComponentResult, EmptyReason, Modality, Status
 from dp_assets.execution import run_component
-from dp_assets.models import CPU, Runtime
+from dp_assets.contract import CPU, Runtime
 
 from ..audio.speech_chain import context, speech_chain
 from ..audio.test_transcript import normalise
@@ -74,7 +74,7 @@ def _cos(a, b) -> float:
 def test_spec():
     spec = text_features.SPEC
     assert (spec.name, spec.modality) == ("text_features", Modality.TEXT)
-    assert spec.upstream == ("ocr_text", "transcript") and spec.handles_empty_inputs and spec.uses_gpu
+    assert spec.upstream == ("ocr_text", "transcript") and spec.accepts_empty_inputs and spec.tolerates_failed_inputs and spec.uses_gpu
     (ref,) = spec.models
     assert ref.engine == "torch" and "model.safetensors" in [p.name for p in ref.weight_files()]
 

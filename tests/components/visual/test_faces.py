@@ -14,7 +14,8 @@ from dp_assets.components.visual import faces
 from dp_assets.components.visual.faces import SPEC, FacesConfig
 from dp_assets.contract import EmptyReason, FrameRequest, Status
 from dp_assets.media.frames_store import read_frames
-from dp_assets.models import CPU, Runtime, model_signature
+from dp_assets.contract import CPU, Runtime
+from dp_resources.models import model_signature
 
 from .helpers import TEST_SAMPLING, run_chain
 

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from dp_assets.components.visual import ocr_text
 from dp_assets.components.visual.ocr_text import SPEC, OcrTextConfig
 from dp_assets.contract import EmptyReason, FrameRequest, Status
-from dp_assets.models import CPU, Runtime, model_signature
+from dp_assets.contract import CPU, Runtime
+from dp_resources.models import model_signature
 
 from .helpers import TEST_SAMPLING, run_chain
 

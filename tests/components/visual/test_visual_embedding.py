@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from dp_assets.components.visual import visual_embedding
 from dp_assets.components.visual.visual_embedding import SPEC, VisualEmbeddingConfig
 from dp_assets.contract import FrameRequest, Status
-from dp_assets.models import CPU, ModelCache, Runtime, model_signature
+from dp_assets.contract import CPU, Runtime
+from dp_resources.models import ModelStore, model_signature
 
 from .helpers import TEST_SAMPLING, run_chain
 
@@ -149,7 +150,7 @@ def test_weights_come_from_the_installed_package_without_network(monkeypatch):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
 def test_cuda_matches_cpu(bbb):
     reference_rows, _, reference = _table(bbb.result)
-    cache = ModelCache()
+    cache = ModelStore()
     # CUDA convolutions may run in TF32 and fp16 keeps ~3 significant digits, so the pooled
     # features (values up to 6) may differ slightly but must point the same way.
     for precision, min_cosine, atol in (("fp32", 0.9995, 0.02), ("fp16", 0.995, 0.1)):

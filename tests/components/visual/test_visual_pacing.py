@@ -158,6 +158,6 @@ def test_failed_input_fails(bbb, tmp_path):
 
 def test_spec():
     assert SPEC.upstream == ("shot_boundaries", "motion", "video_probe")
-    assert SPEC.handles_empty_inputs
+    assert SPEC.accepts_empty_inputs and not SPEC.tolerates_failed_inputs
     assert SPEC.frame_request is None and not SPEC.models
     assert visual_pacing.shot_spans([], 10.0) == [(0.0, 10.0, 0.0, 10.0)]

@@ -1,4 +1,4 @@
-"""Pretrained models: where their weights are, how they load, and what identifies them.
+"""The model store's mechanics: weight files in installed packages, their hashes, loaded copies.
 
 Weights always come from an installed registry package (never a hub download at run time).
 A loaded model is cached per process, keyed by (model, device, precision), so components and
@@ -13,57 +13,11 @@ import hashlib
 import json
 import os
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from dp_assets.versioning import canonical_json, sha256_hex
-
-ENGINES = ("torch", "onnxruntime", "ctranslate2", "opencv")
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """Where model-backed components run: ``cpu`` or ``cuda:N``, at ``fp32`` or ``fp16``."""
-
-    device: str = "cpu"
-    precision: str = "fp32"
-
-    @property
-    def is_cuda(self) -> bool:
-        return self.device.startswith("cuda")
-
-
-CPU = Runtime()
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A pretrained model a component uses.
-
-    ``weight_files`` locates the weight files inside the installed package (raises
-    ``ModelUnavailableError`` with an install hint when the package is missing); ``load`` builds
-    the model for a runtime. ``cpu_only`` models (OpenCV cascades, ONNX on CPU) always sign as CPU.
-    """
-
-    name: str
-    version: str
-    engine: str
-    package: str
-    weight_files: Callable[[], list[Path]]
-    load: Callable[[Runtime], Any] = field(compare=False, hash=False)
-    cpu_only: bool = False
-
-    def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise ValueError(f"model {self.name}: engine {self.engine!r} is not one of {ENGINES}")
-
-    def effective_runtime(self, runtime: Runtime) -> Runtime:
-        return CPU if self.cpu_only else runtime
-
-
-class ModelUnavailableError(RuntimeError):
-    pass
+from dp_core.contract import ModelRef, ModelUnavailableError, Runtime
+from dp_core.hashing import canonical_json, sha256_hex
 
 
 def package_file(package: str, *parts: str) -> Path:
@@ -134,7 +88,7 @@ def model_signature(models: tuple[ModelRef, ...], runtime: Runtime) -> str:
     return sha256_hex(canonical_json(described))[:16]
 
 
-class ModelCache:
+class ModelStore:
     """Loaded models shared by every component and partition of this process."""
 
     def __init__(self) -> None:
@@ -153,4 +107,4 @@ class ModelCache:
         return list(self._models)
 
 
-MODELS = ModelCache()
+MODELS = ModelStore()
