@@ -30,7 +30,7 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from dp_assets.definitions import build_definitions
+from dp_assets.assembly import build_definitions
 from dp_assets.ingest.sensor import BUCKET_SENSOR
 from dp_assets.partitions import VIDEO_PARTITIONS_NAME
 from dp_assets.profiles import load_profile

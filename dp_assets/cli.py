@@ -84,8 +84,6 @@ def cmd_process(args: argparse.Namespace) -> int:
         profile = load_profile(args.profile, runtime=gpu_from_env().runtime())
     except (ProfileError, RuntimeError, ValueError) as exc:
         return _fail(str(exc))
-    os.environ["DP_PROFILE"] = args.profile  # the code location the runner loads uses the same profile
-
     from dp_assets.runner import process_video
 
     # The summary table says what failed and why; Dagster's own event log stays in the run
@@ -106,12 +104,12 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from dp_assets.cache import request_verdict
     from dp_assets.profiles import ProfileError, load_profile
-    from dp_assets.runner import index_key
-    from dp_resources import ArtifactStore, VideoCatalog
     from dp_resources.artifact_index import ArtifactIndex, utcnow
-    from dp_resources.artifact_store import CorruptArtifactError
+    from dp_resources.artifact_store import ArtifactStore
     from dp_resources.gpu import gpu_from_env
+    from dp_resources.video_catalog import VideoCatalog
 
     catalog = VideoCatalog()
     video = catalog.lookup(args.video_id)
@@ -123,29 +121,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     index, store = ArtifactIndex(database_url=catalog.database_url), ArtifactStore()
     print(f"video {video.video_id} (platform {video.platform_id}) · {video.uri}")
-    entry = index.lookup(index_key(profile, video))
-    if entry is None:
-        print(f"no successful run with profile {profile.name} at its current versions: a request would compute")
+    if not Path(video.uri).is_file():
+        print(f"the video file {video.uri} is gone: a request for it would fail")
         return 0
     now = utcnow()
-    age_h = entry.age(now).total_seconds() / 3600
-    print(f"latest successful run {entry.latest_success_run_id} finished {entry.finished_at:%Y-%m-%d %H:%M:%S} UTC ({age_h:.1f} h ago)")
-    file_changed = Path(video.uri).is_file() and catalog.content_hash(video) != entry.video_content_sha256
-    versions = profile.artifact_versions(entry.video_content_sha256)
-    for name, version in versions.items():
-        try:
-            store.read(store.artifact_dir(video.platform_id, video.video_id, name, version), quick=True)
-            state = "cached" if entry.artifacts.get(name) == version else "cached (other version indexed)"
-        except (FileNotFoundError, CorruptArtifactError) as exc:
-            state = f"missing or invalid ({type(exc).__name__})"
-        print(f"  {name:<18} {state}")
-    if file_changed:
-        verdict = "recompute: the video file changed since that run"
-    elif not index.is_fresh(entry, now):
-        verdict = f"recompute: older than cache_ttl_days={index.cache_ttl_days:g}"
+    verdict = request_verdict(store, index, profile, video, catalog.content_hash(video), now)
+    entry = verdict.entry
+    if entry is not None:
+        age_h = entry.age(now).total_seconds() / 3600
+        print(f"latest successful run {entry.latest_success_run_id} finished {entry.finished_at:%Y-%m-%d %H:%M:%S} UTC ({age_h:.1f} h ago)")
+    for artifact in verdict.artifacts.values():
+        state = "cached" if artifact.valid else f"{artifact.verdict.value}: {artifact.reason}"
+        print(f"  {artifact.component:<18} {state}")
+    if verdict.servable:
+        print(f"a new request would serve from cache ({verdict.reason})")
     else:
-        verdict = f"serve from cache (fresh for {index.cache_ttl_days * 24 - age_h:.1f} more hours)"
-    print(f"a new request would {verdict}")
+        print(f"a new request would compute ({verdict.verdict.value}: {verdict.reason})")
     return 0
 
 
@@ -157,7 +148,6 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from dp_resources.gpu import configure_gpu_pool, gpu_from_env
 
     ensure_dagster_home()
-    os.environ["DP_PROFILE"] = args.profile  # the code location dagster dev loads uses this profile
     with dg.DagsterInstance.get() as instance:
         limit = configure_gpu_pool(instance, gpu_from_env())
     print(f"dp: profile {args.profile}, DAGSTER_HOME {os.environ['DAGSTER_HOME']}, gpu pool limit {limit}")
@@ -169,7 +159,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     if not Path(dagster).exists():  # not installed in this interpreter's environment
         dagster = shutil.which("dagster") or dagster
     command = [dagster, "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-p", str(args.port), "-h", args.host]
-    os.execv(command[0], command)
+    # dagster dev loads the code location in processes of its own: the profile reaches them the
+    # way every deployment setting does, through the environment they inherit.
+    os.execve(command[0], command, {**os.environ, "DP_PROFILE": args.profile})
     return 0  # not reached
 
 

@@ -15,9 +15,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from dp_assets.factory import DATAPROCESSOR_VERSION, component_record
+from dp_assets.cache import index_key
 from dp_assets.profiles import Profile
-from dp_resources.artifact_index import ArtifactIndex, IndexKey
+from dp_assets.records import ComponentRecord
+from dp_assets.versioning import DATAPROCESSOR_VERSION
+from dp_resources.artifact_index import ArtifactIndex
 from dp_resources.artifact_store import ArtifactStore, write_json_atomic
 from dp_resources.run_records import record_components
 from dp_resources.video_catalog import VideoCatalog, VideoRef
@@ -25,36 +27,10 @@ from dp_resources.video_catalog import VideoCatalog, VideoRef
 MANIFEST_FILE = "manifest.json"
 
 
-class ComponentEntry(BaseModel):
-    component: str
-    modality: str
-    optional: bool
-    status: Literal["ok", "empty", "error", "not_executed"]
-    empty_reason: str | None = None
-    error: str | None = None
-    warnings: list[str] = Field(default_factory=list)
-    wall_seconds: float | None = None
-    cpu_seconds: float | None = None
-    peak_rss_mb: float | None = Field(default=None, description="peak resident memory of the process while the component ran")
-    peak_rss_delta_mb: float | None = Field(default=None, description="peak_rss_mb minus resident memory when the component started")
-    peak_gpu_mb: float | None = Field(default=None, description="peak CUDA memory allocated by torch, when a GPU was used")
-    cache_hit: bool = False
-    artifact_version: str | None = Field(default=None, description="code version plus upstream lineage; the artifact folder name")
-    idempotency_key_hash: str | None = Field(default=None, description="sha256 of the SPEC section 3 idempotency key")
-    artifact_dir: str | None = None
-    files: dict[str, str] = Field(default_factory=dict)
-    producer_version: str
-    schema_version: int
-    config_hash: str
-    sampling_policy_version: str
-    model_signature: str
-    code_version: str
-
-
 class Manifest(BaseModel):
     manifest_version: int = 1
     run_id: str
-    run_status: Literal["ok", "error"] = Field(description="ok when every required component succeeded (SPEC section 2)")
+    run_status: Literal["ok", "error"] = Field(description="ok when every required component succeeded")
     dagster_run_status: str
     video_id: str
     platform_id: str
@@ -66,21 +42,20 @@ class Manifest(BaseModel):
     failed_components: list[str] = Field(default_factory=list, description="required components that failed")
     partial_failures: list[str] = Field(default_factory=list, description="optional components that failed")
     run_error: str | None = Field(default=None, description="why the run failed, when it did")
-    components: list[ComponentEntry]
+    components: list[ComponentRecord]
 
 
 def build_manifest(
     store: ArtifactStore, profile: Profile, video: VideoRef, run_id: str, dagster_run_status: str, run_error: str | None = None
 ) -> Manifest:
     records_dir = store.run_dir(video.platform_id, video.video_id, run_id) / "components"
-    entries: list[ComponentEntry] = []
+    entries: list[ComponentRecord] = []
     for name, component in profile.components.items():
         record_path = records_dir / f"{name}.json"
         if record_path.is_file():
-            record = json.loads(record_path.read_text(encoding="utf-8"))
+            entries.append(ComponentRecord.model_validate_json(record_path.read_text(encoding="utf-8")))
         else:
-            record = component_record(component, None, None, None)
-        entries.append(ComponentEntry.model_validate(record))
+            entries.append(ComponentRecord.of(component, None))
     failed = [e.component for e in entries if e.status == "error" and not e.optional]
     partial = [e.component for e in entries if e.status == "error" and e.optional]
     ok = dagster_run_status == "SUCCESS" and not failed
@@ -140,30 +115,13 @@ def finalize_run(
         content_hash = catalog.content_hash(video)
         finished_at = finished_at or dt.datetime.now(dt.timezone.utc)
         index.record_success(
-            IndexKey(video.platform_id, video.video_id, profile.config_hash, profile.sampling.version, DATAPROCESSOR_VERSION),
+            index_key(profile, video),
             run_id=run_id,
             finished_at=finished_at,
             video_content_sha256=content_hash,
             profile=profile.name,
             artifacts=profile.artifact_versions(content_hash),
-            components=[
-                {
-                    "component": e.component,
-                    "artifact_version": e.artifact_version,
-                    "idempotency_key_hash": e.idempotency_key_hash,
-                    "config_hash": e.config_hash,
-                    "sampling_policy_version": e.sampling_policy_version,
-                    "producer_version": e.producer_version,
-                    "schema_version": e.schema_version,
-                    "model_signature": e.model_signature,
-                    "status": e.status,
-                    "artifact_dir": e.artifact_dir,
-                    "run_id": run_id,
-                    "created_at": finished_at,
-                }
-                for e in manifest.components
-                if e.artifact_version
-            ],
+            components=[e.index_row(run_id, finished_at) for e in manifest.components if e.artifact_version],
         )
     return manifest, path
 

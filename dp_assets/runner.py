@@ -1,13 +1,11 @@
 """``dp process``: serve a video from the artifact index, or run it through the graph.
 
-A request is served from cache, with no Dagster run and no decode, when the artifact index has a
-successful run for the same key (platform, video, profile config hash, sampling policy,
-DataProcessor version) and the same file content that is younger than ``cache_ttl_days`` and whose
-artifacts all verify. Otherwise one Dagster run processes the video in-process on the instance
-under ``$DAGSTER_HOME``; inside it, every component whose artifact is still valid is a cache hit,
-so a config change recomputes only that component and what depends on it. A run for a video
-whose cache expired recomputes everything. Each request holds the video's lock, so two requests
-for one video never compute it twice.
+A request is served from cache, with no Dagster run and no decode, when the cache verdict
+(``dp_assets.cache.request_verdict``) says the indexed run is valid. Otherwise one Dagster run
+processes the video in-process on the instance under ``$DAGSTER_HOME``; inside it, every
+component whose artifact is still valid is a cache hit, so a config change recomputes only that
+component and what depends on it. A run for a video whose cache expired recomputes everything.
+Each request holds the video's lock, so two requests for one video never compute it twice.
 """
 
 from __future__ import annotations
@@ -18,17 +16,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from dp_assets.definitions import PROCESS_VIDEO_JOB, build_definitions
-from dp_assets.factory import DATAPROCESSOR_VERSION, FORCE_TAG
+from dp_assets import run_tags
+from dp_assets.assembly import PROCESS_VIDEO_JOB, build_definitions
+from dp_assets.cache import Verdict, request_verdict
 from dp_assets.manifest import Manifest, finalize_run
 from dp_assets.partitions import VIDEO_PARTITIONS_NAME
 from dp_assets.profiles import RAW_VIDEO, Profile
-from dp_resources import ArtifactStore, VideoCatalog
-from dp_resources.artifact_index import ArtifactIndex, IndexEntry, IndexKey, utcnow
-from dp_resources.artifact_store import CorruptArtifactError
+from dp_resources.artifact_index import ArtifactIndex, utcnow
+from dp_resources.artifact_store import ArtifactStore
 from dp_resources.gpu import GpuResource, configure_gpu_pool
 from dp_resources.settings import ensure_dagster_home
-from dp_resources.video_catalog import VideoRef
+from dp_resources.video_catalog import VideoCatalog
 
 
 @dataclass
@@ -44,10 +42,6 @@ class ProcessOutcome:
         return self.manifest.run_status == "ok"
 
 
-def index_key(profile: Profile, video: VideoRef) -> IndexKey:
-    return IndexKey(video.platform_id, video.video_id, profile.config_hash, profile.sampling.version, DATAPROCESSOR_VERSION)
-
-
 def _first_failure(result: dg.ExecuteInProcessResult) -> str | None:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
@@ -59,26 +53,6 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str | None:
                 error = data.error.cause or data.error
                 return f"step {event.step_key}: {error.cls_name}: {error.message.strip().splitlines()[0]}"
     return None
-
-
-def _servable(store: ArtifactStore, entry: IndexEntry, video: VideoRef, versions: dict[str, str]) -> Manifest | None:
-    """The cached run's manifest, marked as cache hits, if every artifact is still valid."""
-    if entry.artifacts != versions:
-        return None
-    for name, version in versions.items():
-        try:
-            store.read(store.artifact_dir(video.platform_id, video.video_id, name, version), quick=True)
-        except (FileNotFoundError, CorruptArtifactError):
-            return None
-    path = store.run_dir(video.platform_id, video.video_id, entry.latest_success_run_id) / "manifest.json"
-    if not path.is_file():
-        return None
-    manifest = Manifest.model_validate_json(path.read_text(encoding="utf-8"))
-    for component in manifest.components:
-        component.cache_hit = True
-        component.wall_seconds = component.cpu_seconds = component.peak_rss_mb = component.peak_rss_delta_mb = None
-        component.peak_gpu_mb = None
-    return manifest
 
 
 def observe_raw_video(instance: dg.DagsterInstance, video_id: str, content_hash: str) -> None:
@@ -113,16 +87,13 @@ def process_video(
     with index.video_lock(platform_id, video_id):
         video = catalog.register(video_id, platform_id, str(Path(path).resolve()))
         content_hash = catalog.content_hash(video)
-        versions = profile.artifact_versions(content_hash)
-        key = index_key(profile, video)
-        entry = index.lookup(key)
-        expired = entry is not None and not index.is_fresh(entry, now)
-        if entry is not None and not expired:
-            manifest = _servable(store, entry, video, versions)
-            if manifest is not None:
-                index.touch(platform_id, video_id, now)
-                path = store.run_dir(platform_id, video_id, entry.latest_success_run_id) / "manifest.json"
-                return ProcessOutcome(manifest=manifest, manifest_path=path, run_id=entry.latest_success_run_id, served_from_cache=True)
+        verdict = request_verdict(store, index, profile, video, content_hash, now)
+        if verdict.servable:
+            cached = Manifest.model_validate_json(verdict.manifest_path.read_text(encoding="utf-8"))
+            manifest = cached.model_copy(update={"components": [c.served_from_cache() for c in cached.components]})
+            index.touch(platform_id, video_id, now)
+            run_id = verdict.entry.latest_success_run_id
+            return ProcessOutcome(manifest=manifest, manifest_path=verdict.manifest_path, run_id=run_id, served_from_cache=True)
 
         gpu = gpu or GpuResource(device=profile.runtime.device, precision=profile.runtime.precision)
         if instance is None:
@@ -134,12 +105,12 @@ def process_video(
         observe_raw_video(instance, video_id, content_hash)
         defs = build_definitions(profile, store=store, catalog=catalog, gpu=gpu)
         tags = {
-            "dataprocessor/video_id": video_id,
-            "dataprocessor/platform_id": platform_id,
-            "dataprocessor/finalized_by": "dp process",  # the manifest sensors leave this run alone
+            run_tags.VIDEO_ID: video_id,
+            run_tags.PLATFORM_ID: platform_id,
+            run_tags.FINALIZED_BY: run_tags.FINALIZED_BY_DP_PROCESS,  # the manifest sensors leave this run alone
         }
-        if expired:
-            tags[FORCE_TAG] = "true"
+        if verdict.verdict is Verdict.EXPIRED:
+            tags[run_tags.FORCE_RECOMPUTE] = "true"
         result = defs.resolve_job_def(PROCESS_VIDEO_JOB).execute_in_process(
             instance=instance,
             partition_key=video_id,

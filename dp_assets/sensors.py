@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dp_assets import run_tags
 from dp_assets.manifest import finalize_run
 from dp_assets.profiles import Profile
-from dp_resources import ArtifactStore, VideoCatalog
 from dp_resources.artifact_index import ArtifactIndex
-
-PARTITION_TAG = "dagster/partition"
+from dp_resources.artifact_store import ArtifactStore
+from dp_resources.video_catalog import VideoCatalog
 
 
 def _finalize(
@@ -27,13 +27,13 @@ def _finalize(
     error: str | None,
 ) -> dg.SkipReason | None:
     run = context.dagster_run
-    video_id = run.tags.get(PARTITION_TAG)
+    video_id = run.tags.get(run_tags.PARTITION)
     if not video_id:
         return dg.SkipReason(f"run {run.run_id} has no video_id partition; nothing to finalize")
     video = catalog.lookup(video_id)
     if video is None:
         return dg.SkipReason(f"run {run.run_id}: video_id {video_id!r} is not in the catalog")
-    if run.tags.get("dataprocessor/finalized_by") == "dp process":
+    if run.tags.get(run_tags.FINALIZED_BY) == run_tags.FINALIZED_BY_DP_PROCESS:
         return dg.SkipReason(f"run {run.run_id} was finalized by dp process")
     manifest, path = finalize_run(store, catalog, profile, video, run.run_id, status, error, index=index)
     if manifest.run_status == "ok":

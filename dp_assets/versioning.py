@@ -8,6 +8,11 @@ from pydantic import BaseModel
 
 from dp_core.hashing import canonical_json, sha256_hex
 
+# The pipeline code's version: part of the artifact index key (see docs/design.md). Bump it when
+# a change to the orchestration (not to one component, which has its producer_version) could
+# change stored results.
+DATAPROCESSOR_VERSION = "0.1.0"
+
 
 def config_hash(config: BaseModel) -> str:
     return sha256_hex(canonical_json(config))

@@ -4,7 +4,9 @@ import dagster as dg
 import pyarrow.parquet as pq
 from pathlib import Path
 
-from dp_assets.definitions import PROCESS_VIDEO_JOB, build_definitions, defs
+import importlib
+
+from dp_assets.assembly import PROCESS_VIDEO_JOB, build_definitions
 from dp_assets.factory import build_component_assets
 from dp_assets.partitions import VIDEO_PARTITIONS_NAME
 from dp_assets.profiles import load_profile
@@ -12,7 +14,13 @@ from dp_resources import ArtifactStore, VideoCatalog
 from dp_resources.gpu import GpuResource
 
 
+def load_code_location() -> dg.Definitions:
+    """The code location as Dagster loads it (workspace.yaml names this module)."""
+    return dg.load_definitions_from_module(importlib.import_module("dp_assets.definitions"))
+
+
 def test_definitions_load_every_asset_grouped_by_modality():
+    defs = load_code_location()
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups == {

@@ -6,7 +6,8 @@ import dagster as dg
 import pytest
 import yaml
 
-from dp_assets.factory import EMPTY_REASON_CHECK, PARTIAL_FAILURE_TAG, SUCCEEDED_CHECK
+from dp_assets.factory import EMPTY_REASON_CHECK, SUCCEEDED_CHECK
+from dp_assets.run_tags import PARTIAL_FAILURE as PARTIAL_FAILURE_TAG
 from dp_resources.run_records import component_history
 from tests.pipeline_helpers import Pipeline
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dp_assets.definitions import build_definitions
+from dp_assets.assembly import build_definitions
 from dp_assets.ingest.ledger import IngestLedger, LedgerRow
 from dp_assets.ingest.sensor import BUCKET_SENSOR
 from dp_assets.profiles import load_profile

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from dp_assets.components.text.text_features import _metadata
-from dp_assets.definitions import PROCESS_VIDEO_JOB
+from dp_assets.assembly import PROCESS_VIDEO_JOB
 from dp_assets.maintenance.jobs import CACHE_MAINTENANCE_JOB, CACHE_MAINTENANCE_OP, cache_maintenance_job
 from dp_assets.maintenance.retention import RetentionPolicy
 from dp_resources import ArtifactStore

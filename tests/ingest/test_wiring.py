@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from dp_assets.definitions import PROCESS_VIDEO_JOB, build_definitions
+from dp_assets.assembly import PROCESS_VIDEO_JOB, build_definitions
 from dp_assets.ingest.sensor import BUCKET_SENSOR
 from dp_assets.profiles import load_profile
 from dp_resources.video_bucket import VideoBucket

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dp_assets.definitions import PROCESS_VIDEO_JOB, build_definitions
+from dp_assets.assembly import PROCESS_VIDEO_JOB, build_definitions
 from dp_assets.maintenance.jobs import CACHE_MAINTENANCE_JOB, FRAMES_CLEANUP_JOB, FRAMES_CLEANUP_OP
 from dp_assets.maintenance.retention import RetentionPolicy
 from dp_assets.profiles import load_profile

@@ -1,0 +1,15 @@
+"""The run tags DataProcessor reads and writes, named once."""
+
+# Dagster's own tag holding a run's partition key.
+PARTITION = "dagster/partition"
+PREFIX = "dataprocessor"
+VIDEO_ID = f"{PREFIX}/video_id"
+PLATFORM_ID = f"{PREFIX}/platform_id"
+PROFILE = f"{PREFIX}/profile"
+# Optional components that failed in the run, comma-separated (the run itself stays green).
+PARTIAL_FAILURE = f"{PREFIX}/partial_failure"
+# Set by dp process when the cached run is older than the TTL: recompute even valid artifacts.
+FORCE_RECOMPUTE = f"{PREFIX}/recompute"
+# Who writes the run's manifest: runs that dp process finalizes itself are left to it by the sensors.
+FINALIZED_BY = f"{PREFIX}/finalized_by"
+FINALIZED_BY_DP_PROCESS = "dp process"

@@ -1,0 +1,114 @@
+"""Computing the components of one video inside one run, independent of Dagster.
+
+A component whose artifact for its current artifact version verifies is reused (a cache hit);
+otherwise its inputs are read, it is computed through ``execution.run_component``, and its
+artifact is committed atomically. Every component's record goes into the run folder as it
+finishes, for the orchestrator to merge into the manifest. ``dp_assets.factory`` wraps this in
+Dagster steps; nothing here knows Dagster.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from dp_assets.cache import Verdict, check_artifact
+from dp_assets.contract import CPU, ComponentContext, ComponentResult, Runtime, Status
+from dp_assets.execution import run_component
+from dp_assets.profiles import Profile, ResolvedComponent
+from dp_assets.records import ComponentRecord
+from dp_core.hashing import canonical_json, sha256_hex
+from dp_resources.artifact_store import ArtifactStore, write_json_atomic
+from dp_resources.video_catalog import VideoCatalog, VideoRef
+
+
+class InputUnavailableError(Exception):
+    """An upstream artifact this run needs is not there (a partial selection in the UI)."""
+
+
+@dataclass(frozen=True)
+class ComponentOutcome:
+    component: ResolvedComponent
+    result: ComponentResult
+    record: ComponentRecord
+
+    @property
+    def failed_required(self) -> bool:
+        return self.result.status is Status.ERROR and not self.component.optional
+
+
+class VideoRun:
+    def __init__(
+        self,
+        profile: Profile,
+        store: ArtifactStore,
+        catalog: VideoCatalog,
+        video: VideoRef,
+        run_id: str,
+        runtime: Runtime,
+        log: logging.Logger,
+        force: bool = False,
+    ):
+        if not Path(video.uri).is_file():
+            raise FileNotFoundError(f"video {video.video_id}: file {video.uri} does not exist (moved or deleted?)")
+        self.profile = profile
+        self.store = store
+        self.video = video
+        self.run_id = run_id
+        self.runtime = runtime
+        self.log = log
+        self.force = force
+        self.versions = profile.artifact_versions(catalog.content_hash(video))
+        self.results: dict[str, ComponentResult] = {}
+
+    def _dir(self, name: str) -> Path:
+        return self.store.artifact_dir(self.video.platform_id, self.video.video_id, name, self.versions[name])
+
+    def _input(self, name: str, consumer: str) -> ComponentResult:
+        if name not in self.results:
+            verdict = check_artifact(self.store, self.video, name, self.versions[name], thorough=True)
+            if not verdict.valid:
+                raise InputUnavailableError(
+                    f"{consumer} needs {name} for video {self.video.video_id}, but {name} has no valid artifact "
+                    f"for its current version ({self.versions[name]}: {verdict.reason}); materialize {name} first"
+                )
+            self.results[name] = verdict.result
+        return self.results[name]
+
+    def run(self, component: ResolvedComponent) -> ComponentOutcome:
+        spec, video = component.spec, self.video
+        final_dir = self._dir(spec.name)
+        result, metrics, note = None, None, None
+        if not self.force:
+            verdict = check_artifact(self.store, video, spec.name, self.versions[spec.name], thorough=True)
+            result = verdict.result
+            if verdict.verdict is Verdict.CORRUPT:
+                note = f"cached artifact was invalid ({verdict.reason}); recomputed"
+        cached = result is not None
+        if not cached:
+            inputs = {name: self._input(name, spec.name) for name in spec.upstream}
+            staging = self.store.staging_dir(final_dir)
+            ctx = ComponentContext(
+                video_path=Path(video.uri),
+                video_id=video.video_id,
+                platform_id=video.platform_id,
+                work_dir=staging,
+                frames_dir=self.store.frames_dir(video.platform_id, video.video_id, self.versions[spec.name]),
+                sampling=self.profile.sampling,
+                log=self.log,
+                runtime=self.runtime if spec.uses_gpu else CPU,
+            )
+            result, metrics = run_component(spec, ctx, component.config, inputs)
+            if note:
+                self.log.warning(f"{spec.name} for video {video.video_id}: {note}")
+                result.warnings.append(note)
+            self.store.commit(staging, final_dir, result, {"artifact_version": self.versions[spec.name], "run_id": self.run_id})
+            # Read back so file paths point into the committed folder, not the staging one.
+            result = self.store.read(final_dir, verify=False)
+        self.results[spec.name] = result
+        key_hash = sha256_hex(canonical_json(self.profile.idempotency_key(spec.name, video.platform_id, video.video_id)))
+        record = ComponentRecord.of(component, result, metrics, final_dir, cached, self.versions[spec.name], key_hash)
+        run_dir = self.store.run_dir(video.platform_id, video.video_id, self.run_id)
+        write_json_atomic(run_dir / "components" / f"{spec.name}.json", record.model_dump(mode="json"))
+        return ComponentOutcome(component, result, record)
