@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from dp_resources.settings import PROJECT_DIR, ensure_dagster_home
+from dp_resources.settings import PROJECT_DIR, SettingsError, current_settings, ensure_dagster_home
 
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -147,10 +147,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     from dp_resources.gpu import configure_gpu_pool, gpu_from_env
 
-    ensure_dagster_home()
+    home = ensure_dagster_home()
     with dg.DagsterInstance.get() as instance:
         limit = configure_gpu_pool(instance, gpu_from_env())
-    print(f"dp: profile {args.profile}, DAGSTER_HOME {os.environ['DAGSTER_HOME']}, gpu pool limit {limit}")
+    print(f"dp: profile {args.profile}, DAGSTER_HOME {home}, gpu pool limit {limit}")
     # A shell starts background jobs with SIGINT ignored, and an ignored signal survives exec:
     # dagster dev would then not stop on SIGINT/SIGTERM. Give it the default dispositions.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -165,7 +165,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(default_profile: str = "baseline") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dp", description="DataProcessor: video features through a Dagster asset graph.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -173,17 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("path", help="video (or audio) file")
     process.add_argument("--video-id", help="partition key (default: derived from the file name)")
     process.add_argument("--platform-id", default="local", help="platform the video comes from (default: local)")
-    process.add_argument("--profile", default=os.environ.get("DP_PROFILE", "baseline"), help="profile name in profiles/ or a YAML path")
+    process.add_argument("--profile", default=default_profile, help="profile name in profiles/ or a YAML path")
     process.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
     process.set_defaults(func=cmd_process)
 
     status = sub.add_parser("status", help="latest run, cached components and cache verdict for one video")
     status.add_argument("video_id")
-    status.add_argument("--profile", default=os.environ.get("DP_PROFILE", "baseline"))
+    status.add_argument("--profile", default=default_profile)
     status.set_defaults(func=cmd_status)
 
     dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev with workspace.yaml)")
-    dev.add_argument("--profile", default=os.environ.get("DP_PROFILE", "baseline"))
+    dev.add_argument("--profile", default=default_profile)
     dev.add_argument("--port", type=int, default=3000)
     dev.add_argument("--host", default="127.0.0.1")
     dev.set_defaults(func=cmd_dev)
@@ -197,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     warnings.filterwarnings("ignore", module=r"dagster(\..*)?")
     warnings.filterwarnings("ignore", message=r".*is currently (in beta|in preview|preview)")
-    args = build_parser().parse_args(argv)
+    try:
+        settings = current_settings()
+    except SettingsError as exc:
+        return _fail(f"invalid settings\n  {exc}")
+    args = build_parser(settings.profile).parse_args(argv)
     return args.func(args)
 
 

@@ -31,8 +31,8 @@ from dp_assets.registry import available_specs
 from dp_assets.versioning import artifact_version, code_version, config_hash, idempotency_key
 from dp_core.hashing import canonical_json, sha256_hex
 from dp_resources.models import model_signature
+from dp_resources.settings import current_settings
 
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 RAW_VIDEO = "raw_video"
 
 
@@ -137,11 +137,11 @@ def _field(loc: tuple) -> str:
 
 
 def profile_path(name_or_path: str | os.PathLike) -> Path:
-    """A profile name (``baseline``) resolves in ``$DP_PROFILES_DIR`` or the project's ``profiles/``."""
+    """A profile name (``baseline``) resolves in ``DP_PROFILES_DIR`` (default: the project's ``profiles/``)."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
         return candidate
-    directory = Path(os.environ.get("DP_PROFILES_DIR", PROFILES_DIR))
+    directory = current_settings().profiles_dir
     return directory / f"{name_or_path}.yaml"
 
 

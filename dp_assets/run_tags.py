@@ -6,6 +6,8 @@ PREFIX = "dataprocessor"
 VIDEO_ID = f"{PREFIX}/video_id"
 PLATFORM_ID = f"{PREFIX}/platform_id"
 PROFILE = f"{PREFIX}/profile"
+# The bucket object a sensor-requested run processes.
+BUCKET_KEY = f"{PREFIX}/bucket_key"
 # Optional components that failed in the run, comma-separated (the run itself stays green).
 PARTIAL_FAILURE = f"{PREFIX}/partial_failure"
 # Set by dp process when the cached run is older than the TTL: recompute even valid artifacts.

@@ -23,14 +23,12 @@ from typing import Any, Iterator
 
 import sqlalchemy as sa
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import PositiveFloat, PositiveInt
 
 from dp_resources.artifact_store import ArtifactStore
 from dp_resources.database import artifact_runs, component_artifacts, engine_for, video_usage
-from dp_resources.settings import default_database_url, dp_home
+from dp_resources.settings import dp_home, resource_field
 
-DEFAULT_CACHE_TTL_DAYS = 3.0
-DEFAULT_MAX_VIDEOS = 10_000
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
@@ -67,17 +65,9 @@ class IndexEntry:
 
 
 class ArtifactIndex(ConfigurableResource):
-    database_url: str = Field(default_factory=default_database_url, description="SQLAlchemy URL of the DataProcessor database")
-    cache_ttl_days: float = Field(
-        default_factory=lambda: float(os.environ.get("DP_CACHE_TTL_DAYS", DEFAULT_CACHE_TTL_DAYS)),
-        gt=0,
-        description="serve from cache while the latest successful run is younger (env DP_CACHE_TTL_DAYS)",
-    )
-    max_videos: int = Field(
-        default_factory=lambda: int(os.environ.get("DP_MAX_VIDEOS", DEFAULT_MAX_VIDEOS)),
-        ge=1,
-        description="unique video_ids kept in the heavy layer, least recently used evicted (env DP_MAX_VIDEOS)",
-    )
+    database_url: str = resource_field("database_url")
+    cache_ttl_days: PositiveFloat = resource_field("cache_ttl_days")
+    max_videos: PositiveInt = resource_field("max_videos")
 
     @property
     def engine(self) -> sa.Engine:

@@ -1,20 +1,22 @@
 """The GPU resource: which device model-backed components use, at which precision, how many at once.
 
-``device: auto`` picks ``cuda:0`` when torch sees a CUDA device, else ``cpu``. The concurrency
-limit is enforced by Dagster's ``gpu`` pool (see README "GPU"), so it holds across runs;
+``device: auto`` picks ``cuda:0`` when torch sees a CUDA device, else ``cpu``; torch is imported
+only when the CUDA driver reports a device, so a CPU machine never pays for importing it. The
+concurrency limit is enforced by Dagster's ``gpu`` pool (see README "GPU"), so it holds across runs;
 ``gpu_max_concurrent: auto`` is 1 below 24 GiB of VRAM, else one slot per 24 GiB (at most 4),
 because every slot may hold its own copy of the largest model plus a batch of frames.
 """
 
 from __future__ import annotations
 
-import os
-import re
+import ctypes
+from functools import cache
 
 from dagster import ConfigurableResource
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from dp_core.contract import Runtime
+from dp_resources.settings import Device, GpuLimit, Precision, current_settings
 
 VRAM_PER_SLOT_GIB = 24
 MAX_AUTO_SLOTS = 4
@@ -28,36 +30,35 @@ def _torch():
     return torch
 
 
+@cache
+def _driver_sees_a_device() -> bool:
+    """Whether the CUDA driver (``libcuda``) reports a device, asked without importing torch.
+
+    Importing torch costs ~1.2 s, paid each time the code location loads; on a machine without
+    the driver torch could not use a GPU anyway. The driver's answer cannot change within a
+    process, and torch's ``is_available()`` initialises the same driver, so asking it first
+    changes nothing on a GPU machine.
+    """
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    count = ctypes.c_int(0)
+    return driver.cuInit(0) == 0 and driver.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+
+
 def cuda_available() -> bool:
+    """Whether torch can use a CUDA device; torch is imported only when the driver reports one."""
+    if not _driver_sees_a_device():
+        return False
     torch = _torch()
     return bool(torch is not None and torch.cuda.is_available())
 
 
 class GpuResource(ConfigurableResource):
-    device: str = Field(default="auto", description="auto | cpu | cuda:N")
-    precision: str = Field(default="auto", description="auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16")
-    gpu_max_concurrent: str = Field(default="auto", description="auto | N: GPU steps in flight across all runs")
-
-    @field_validator("device")
-    @classmethod
-    def _check_device(cls, value: str) -> str:
-        if value not in ("auto", "cpu") and not re.fullmatch(r"cuda:\d+", value):
-            raise ValueError(f"device must be auto, cpu or cuda:N, not {value!r}")
-        return value
-
-    @field_validator("precision")
-    @classmethod
-    def _check_precision(cls, value: str) -> str:
-        if value not in ("auto", "fp32", "fp16"):
-            raise ValueError(f"precision must be auto, fp32 or fp16, not {value!r}")
-        return value
-
-    @field_validator("gpu_max_concurrent")
-    @classmethod
-    def _check_limit(cls, value: str) -> str:
-        if value != "auto" and not (value.isdigit() and int(value) >= 1):
-            raise ValueError(f"gpu_max_concurrent must be auto or a positive integer, not {value!r}")
-        return value
+    device: Device = Field(default="auto", description="auto | cpu | cuda:N")
+    precision: Precision = Field(default="auto", description="auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16")
+    gpu_max_concurrent: GpuLimit = Field(default="auto", description="auto | N: GPU steps in flight across all runs")
 
     def resolved_device(self) -> str:
         if self.device == "auto":
@@ -78,21 +79,18 @@ class GpuResource(ConfigurableResource):
     def max_concurrent(self) -> int:
         if self.gpu_max_concurrent != "auto":
             return int(self.gpu_max_concurrent)
-        torch = _torch()
-        if torch is None or not torch.cuda.is_available():
+        if not cuda_available():
             return 1
-        index = int(self.resolved_device().split(":")[1]) if self.resolved_device().startswith("cuda") else 0
-        vram_gib = torch.cuda.get_device_properties(index).total_memory / 2**30
+        device = self.resolved_device()
+        index = int(device.split(":")[1]) if device.startswith("cuda") else 0
+        vram_gib = _torch().cuda.get_device_properties(index).total_memory / 2**30
         return max(1, min(MAX_AUTO_SLOTS, int(vram_gib // VRAM_PER_SLOT_GIB)))
 
 
 def gpu_from_env() -> GpuResource:
     """The GPU settings of this deployment: ``DP_DEVICE``, ``DP_PRECISION``, ``DP_GPU_MAX_CONCURRENT``."""
-    return GpuResource(
-        device=os.environ.get("DP_DEVICE", "auto"),
-        precision=os.environ.get("DP_PRECISION", "auto"),
-        gpu_max_concurrent=os.environ.get("DP_GPU_MAX_CONCURRENT", "auto"),
-    )
+    settings = current_settings()
+    return GpuResource(device=settings.device, precision=settings.precision, gpu_max_concurrent=settings.gpu_max_concurrent)
 
 
 GPU_POOL = "gpu"

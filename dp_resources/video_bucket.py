@@ -19,19 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from dp_resources.ids import check_id
-from dp_resources.settings import dp_home
+from dp_resources.settings import Settings, current_settings, resource_field
 
 # Enough for every container signature we check (an MPEG-TS needs sync bytes at 0 and 188).
 SNIFF_BYTES = 512
-# A tick must finish well inside Dagster's 60 s sensor timeout; at ~2 ms per local object this
-# keeps one tick near 2 s, and 10,000 new objects take ten ticks.
-DEFAULT_MAX_OBJECTS_PER_TICK = 1000
-# Remote objects are downloaded inside the tick: 1 GiB is ~10 s at 100 MB/s. One object is always
-# taken, however large, so a big video is never stuck behind the budget.
-DEFAULT_MAX_BYTES_PER_TICK = 1 << 30
+# Settings of the bucket's connection: bucket_from_env passes them as dg.EnvVar, never as values.
+_CONNECTION_SETTINGS = {
+    "endpoint_url": "bucket_endpoint_url",
+    "access_key_id": "bucket_access_key_id",
+    "secret_access_key": "bucket_secret_access_key",
+    "region": "bucket_region",
+}
 
 FILE, DIR, SYMLINK, OTHER = "file", "dir", "symlink", "other"
 
@@ -62,10 +63,6 @@ def _safe_text(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
 
 
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name) or default)
-
-
 def _classify_read_error(key: str, exc: Exception) -> BucketReadError:
     if isinstance(exc, FileNotFoundError):
         return BucketReadError(f"{key} vanished before it could be read", permanent=False)
@@ -75,28 +72,14 @@ def _classify_read_error(key: str, exc: Exception) -> BucketReadError:
 
 
 class VideoBucket(ConfigurableResource):
-    url: str = Field(
-        default_factory=lambda: os.environ.get("DP_BUCKET_URL") or str(dp_home() / "bucket"),
-        description="local folder or fsspec URL (s3://bucket/prefix) laid out as <platform_id>/<video_id>.<ext> (env DP_BUCKET_URL)",
-    )
-    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (env DP_BUCKET_ENDPOINT_URL)")
-    access_key_id: str | None = Field(default=None, description="S3 access key (env DP_BUCKET_ACCESS_KEY_ID)")
-    secret_access_key: str | None = Field(default=None, description="S3 secret key (env DP_BUCKET_SECRET_ACCESS_KEY)")
-    region: str | None = Field(default=None, description="S3 region (env DP_BUCKET_REGION)")
-    cache_dir: str = Field(
-        default_factory=lambda: os.environ.get("DP_BUCKET_CACHE_DIR") or str(dp_home() / "bucket_cache"),
-        description="where objects of a remote bucket are downloaded (env DP_BUCKET_CACHE_DIR)",
-    )
-    max_objects_per_tick: int = Field(
-        default_factory=lambda: _env_int("DP_BUCKET_MAX_OBJECTS_PER_TICK", DEFAULT_MAX_OBJECTS_PER_TICK),
-        ge=1,
-        description="objects decided per sensor tick; the rest wait for the next tick (env DP_BUCKET_MAX_OBJECTS_PER_TICK)",
-    )
-    max_bytes_per_tick: int = Field(
-        default_factory=lambda: _env_int("DP_BUCKET_MAX_BYTES_PER_TICK", DEFAULT_MAX_BYTES_PER_TICK),
-        ge=1,
-        description="bytes downloaded per tick from a remote bucket (env DP_BUCKET_MAX_BYTES_PER_TICK)",
-    )
+    url: str = resource_field("bucket_url")
+    endpoint_url: str | None = Field(default=None, description=Settings.describe("bucket_endpoint_url"))
+    access_key_id: str | None = Field(default=None, description=Settings.describe("bucket_access_key_id"))
+    secret_access_key: str | None = Field(default=None, description=Settings.describe("bucket_secret_access_key"))
+    region: str | None = Field(default=None, description=Settings.describe("bucket_region"))
+    cache_dir: str = resource_field("bucket_cache_dir")
+    max_objects_per_tick: PositiveInt = resource_field("bucket_max_objects_per_tick")
+    max_bytes_per_tick: PositiveInt = resource_field("bucket_max_bytes_per_tick")
 
     # -- where ------------------------------------------------------------------------------
     def _storage_options(self) -> dict[str, Any]:
@@ -270,10 +253,11 @@ def bucket_from_env() -> VideoBucket:
     shows them, and only when set (unset, s3fs uses the standard AWS credential chain)."""
     import dagster as dg
 
-    secrets = {
-        "endpoint_url": "DP_BUCKET_ENDPOINT_URL",
-        "access_key_id": "DP_BUCKET_ACCESS_KEY_ID",
-        "secret_access_key": "DP_BUCKET_SECRET_ACCESS_KEY",
-        "region": "DP_BUCKET_REGION",
-    }
-    return VideoBucket(**{field: dg.EnvVar(env) for field, env in secrets.items() if os.environ.get(env)})
+    settings = current_settings()
+    return VideoBucket(
+        **{
+            field: dg.EnvVar(Settings.variable(setting))
+            for field, setting in _CONNECTION_SETTINGS.items()
+            if getattr(settings, setting) is not None
+        }
+    )

@@ -10,15 +10,19 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import sqlalchemy as sa
 from dagster import ConfigurableResource, Failure
-from pydantic import Field
 
 from dp_resources.artifact_store import file_sha256
 from dp_resources.database import engine_for, videos
 from dp_resources.ids import check_id
-from dp_resources.settings import default_database_url
+from dp_resources.settings import resource_field
+
+# SQLite >= 3.32 allows 32,766 bound variables per statement; an IN (...) list stays well below.
+IN_CLAUSE_CHUNK = 5000
+
 
 @dataclass(frozen=True)
 class VideoRef:
@@ -28,7 +32,7 @@ class VideoRef:
 
 
 class VideoCatalog(ConfigurableResource):
-    database_url: str = Field(default_factory=default_database_url, description="SQLAlchemy URL of the DataProcessor database")
+    database_url: str = resource_field("database_url")
 
     def register(self, video_id: str, platform_id: str, uri: str) -> VideoRef:
         check_id("video_id", video_id)
@@ -89,6 +93,18 @@ class VideoCatalog(ConfigurableResource):
         with engine_for(self.database_url).connect() as conn:
             row = conn.execute(sa.select(videos).where(videos.c.video_id == video_id)).first()
         return None if row is None else VideoRef(row.video_id, row.platform_id, row.uri)
+
+    def platforms_of(self, video_ids: Iterable[str]) -> dict[str, str]:
+        """video_id -> platform_id of the registered ones among ``video_ids``, in chunked queries
+        (``lookup`` is one query per id: a fifth of a sensor tick, measured)."""
+        ids = sorted(set(video_ids))
+        found: dict[str, str] = {}
+        with engine_for(self.database_url).connect() as conn:
+            for start in range(0, len(ids), IN_CLAUSE_CHUNK):
+                chunk = ids[start : start + IN_CLAUSE_CHUNK]
+                rows = conn.execute(sa.select(videos.c.video_id, videos.c.platform_id).where(videos.c.video_id.in_(chunk)))
+                found.update({r.video_id: r.platform_id for r in rows})
+        return found
 
     def get(self, video_id: str) -> VideoRef:
         ref = self.lookup(video_id)

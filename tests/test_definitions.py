@@ -15,8 +15,9 @@ from dp_resources.gpu import GpuResource
 
 
 def load_code_location() -> dg.Definitions:
-    """The code location as Dagster loads it (workspace.yaml names this module)."""
-    return dg.load_definitions_from_module(importlib.import_module("dp_assets.definitions"))
+    """The code location as Dagster loads it (workspace.yaml names this module): Dagster finds
+    the ``@dg.definitions`` function and calls it."""
+    return importlib.import_module("dp_assets.definitions").defs()
 
 
 def test_definitions_load_every_asset_grouped_by_modality():

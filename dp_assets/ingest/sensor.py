@@ -7,21 +7,19 @@ objects that an earlier tick saw unchanged, and says what it did in its log and 
 # inject the resources.
 import hashlib
 import json
-import os
 from collections import Counter, defaultdict
 
 import dagster as dg
-import sqlalchemy as sa
 
+from dp_assets import run_tags
 from dp_assets.ingest.inspect import ParsedKey, is_ignored, is_sidecar, parse_key, sniff_container
 from dp_assets.ingest.ledger import PENDING, REJECTED, REQUESTED, IngestLedger, LedgerRow
 from dp_assets.partitions import VIDEO_PARTITIONS_NAME, video_partitions
-from dp_resources.database import engine_for, videos
 from dp_resources.video_bucket import FILE, BucketObject, BucketReadError, VideoBucket
+from dp_resources.settings import current_settings
 from dp_resources.video_catalog import VideoCatalog
 
 BUCKET_SENSOR = "video_bucket_sensor"
-DEFAULT_INTERVAL_S = 30
 # add_dynamic_partitions (and the catalog query here) check existing keys with one IN (...) holding
 # every key; SQLite >= 3.32 allows 32,766 bound variables per statement, so larger batches are
 # split (one call per tick at the default cap of 1,000).
@@ -32,7 +30,6 @@ CURSOR_VERSION = 1
 # changed) are always logged one line each; the cap per tick bounds them.
 MAX_LOG_LINES = 50
 ALWAYS_LOGGED = frozenset({"rejected", "blocked", "retry", "changed"})
-TAG_PREFIX = "dataprocessor"
 
 
 def parse_cursor(cursor: str | None) -> int:
@@ -55,7 +52,7 @@ def run_key_for(platform_id: str, video_id: str, identity: str) -> str:
 
 
 def interval_from_env() -> int:
-    return int(os.environ.get("DP_BUCKET_SENSOR_INTERVAL_S") or DEFAULT_INTERVAL_S)
+    return current_settings().bucket_sensor_interval_s
 
 
 class _Log:
@@ -230,20 +227,12 @@ class BucketTick:
             self.catalog.register(video_id, platform_id, uri)
 
     def _registered_platforms(self, objects: list[BucketObject]) -> dict[str, str]:
-        """video_id -> platform_id of the catalog rows of these objects, in chunked queries
-        (``VideoCatalog.lookup`` is one query per id: a fifth of a tick, measured)."""
-        ids = sorted({p.video_id for o in objects if isinstance(p := self.parsed[o.key], ParsedKey)})
-        found: dict[str, str] = {}
-        with engine_for(self.catalog.database_url).connect() as conn:
-            for start in range(0, len(ids), PARTITION_CHUNK):
-                chunk = ids[start : start + PARTITION_CHUNK]
-                rows = conn.execute(sa.select(videos.c.video_id, videos.c.platform_id).where(videos.c.video_id.in_(chunk)))
-                found.update({r.video_id: r.platform_id for r in rows})
-        return found
+        """video_id -> platform_id of the catalog rows of these objects."""
+        return self.catalog.platforms_of(p.video_id for o in objects if isinstance(p := self.parsed[o.key], ParsedKey))
 
     def _request(self, key: str, platform_id: str, video_id: str, run_key: str) -> None:
         self.partitions.append(video_id)
-        tags = {f"{TAG_PREFIX}/video_id": video_id, f"{TAG_PREFIX}/platform_id": platform_id, f"{TAG_PREFIX}/bucket_key": key}
+        tags = {run_tags.VIDEO_ID: video_id, run_tags.PLATFORM_ID: platform_id, run_tags.BUCKET_KEY: key}
         # The request carries its partition tags already resolved: the partition is added by this
         # tick's batched call, and an unresolved request makes Dagster check each key with its own
         # query and connection (5-15 ms each: three quarters of a 1,000-request tick, measured).

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dp_assets import run_tags
 from dp_assets.maintenance.retention import (
     RetentionPolicy,
     as_rows,
@@ -30,7 +31,6 @@ CACHE_MAINTENANCE_JOB = "cache_maintenance"
 FRAMES_CLEANUP_OP = "remove_expired_frames"
 CACHE_MAINTENANCE_OP = "apply_cache_limits"
 OP_OF_JOB = {FRAMES_CLEANUP_JOB: FRAMES_CLEANUP_OP, CACHE_MAINTENANCE_JOB: CACHE_MAINTENANCE_OP}
-PARTITION_TAG = "dagster/partition"
 _IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -53,7 +53,7 @@ def _now(config: MaintenanceConfig) -> dt.datetime:
 def _videos_in_progress(context: dg.OpExecutionContext) -> set[str]:
     """Partitions of runs not yet finished: their frames may be read right now."""
     runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=_IN_PROGRESS))
-    return {run.tags[PARTITION_TAG] for run in runs if run.run_id != context.run_id and PARTITION_TAG in run.tags}
+    return {run.tags[run_tags.PARTITION] for run in runs if run.run_id != context.run_id and run_tags.PARTITION in run.tags}
 
 
 @dg.op(name=FRAMES_CLEANUP_OP, out=dg.Out(dg.Nothing))
@@ -140,7 +140,7 @@ def cache_maintenance_op(
     )
 
 
-@dg.job(name=FRAMES_CLEANUP_JOB, description="Deletes frames folders older than DP_FRAMES_RETENTION_DAYS (default 7).")
+@dg.job(name=FRAMES_CLEANUP_JOB, description="Deletes frames folders older than DP_FRAMES_RETENTION_DAYS.")
 def frames_cleanup_job():
     frames_cleanup_op()
 

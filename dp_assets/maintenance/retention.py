@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import Field, PositiveFloat
 
 from dp_resources.artifact_store import write_json_atomic
-from dp_resources.settings import dp_home
+from dp_resources.settings import dp_home, resource_field
 from dp_resources.video_bucket import VideoBucket
 from dp_resources.video_catalog import VideoCatalog
 
-DEFAULT_FRAMES_RETENTION_DAYS = 7.0
 # A superseded download may still be read by a run started before the new version arrived; a day
 # is far longer than any run.
 DEFAULT_DOWNLOAD_GRACE_DAYS = 1.0
@@ -32,11 +31,7 @@ EXPIRED_PREFIX = ".expired-"
 
 
 class RetentionPolicy(ConfigurableResource):
-    frames_retention_days: float = Field(
-        default_factory=lambda: float(os.environ.get("DP_FRAMES_RETENTION_DAYS") or DEFAULT_FRAMES_RETENTION_DAYS),
-        gt=0,
-        description="frames folders older than this are deleted by frames_cleanup (env DP_FRAMES_RETENTION_DAYS)",
-    )
+    frames_retention_days: PositiveFloat = resource_field("frames_retention_days")
     download_grace_days: float = Field(
         default=DEFAULT_DOWNLOAD_GRACE_DAYS,
         gt=0,
