@@ -1,4 +1,4 @@
-"""Artifact-index benchmarks (SPEC section 5), each measured side by side in one run.
+"""Artifact-index benchmarks (docs/design.md §5), each measured side by side in one run.
 
 1. A repeated request of a cached video, end to end (``process_video``), vs computing it.
 2. Index lookup latency (p50, p99) with 10k and 100k videos indexed.

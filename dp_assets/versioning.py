@@ -43,7 +43,7 @@ def idempotency_key(
     schema_version: int,
     model_signature: str,
 ) -> dict[str, Any]:
-    """The key of SPEC section 3: a valid artifact for it is never recomputed."""
+    """The key of docs/design.md §3: a valid artifact for it is never recomputed."""
     return {
         "platform_id": platform_id,
         "video_id": video_id,

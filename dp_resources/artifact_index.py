@@ -1,4 +1,4 @@
-"""The artifact index (SPEC section 5): which successful run holds a video's features, and the LRU.
+"""The artifact index (docs/design.md §5): which successful run holds a video's features, and the LRU.
 
 Run rows are keyed by ``(platform_id, video_id, config_hash, sampling_policy_version,
 dataprocessor_version)`` → ``latest_success_run_id``, finish time and the artifact version of every

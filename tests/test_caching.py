@@ -1,4 +1,4 @@
-"""Nothing is computed twice (SPEC sections 3 and 5), on SQLite and on PostgreSQL.
+"""Nothing is computed twice (docs/design.md §3 and §5), on SQLite and on PostgreSQL.
 
 Each test changes exactly one field of the idempotency key (or the clock, or the file) and
 asserts exactly which components recompute.

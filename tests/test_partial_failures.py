@@ -1,4 +1,4 @@
-"""Required vs optional (SPEC section 2), asset checks and per-component figures, on real runs."""
+"""Required vs optional (docs/design.md §2), asset checks and per-component figures, on real runs."""
 
 from pathlib import Path
 

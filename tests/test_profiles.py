@@ -29,7 +29,7 @@ def test_baseline_loads_in_dependency_order():
     for name, component in profile.components.items():
         for upstream in component.spec.upstream:
             assert names.index(upstream) < names.index(name), f"{upstream} must come before {name}"
-    # SPEC section 2: required unless marked optional; the baseline marks only the transcript.
+    # docs/design.md §2: required unless marked optional; the baseline marks only the transcript.
     assert [n for n, c in profile.components.items() if c.optional] == ["transcript"]
     # Model-backed components are signed by their weights; the others have no model signature.
     assert profile["visual_embedding"].model_signature != "none" and profile["loudness"].model_signature == "none"
