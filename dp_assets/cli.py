@@ -143,13 +143,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     import signal
 
-    import dagster as dg
-
     from dp_resources.gpu import configure_gpu_pool, gpu_from_env
+    from dp_resources.instance import open_instance
 
-    home = ensure_dagster_home()
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         limit = configure_gpu_pool(instance, gpu_from_env())
+    home = ensure_dagster_home()
     print(f"dp: profile {args.profile}, DAGSTER_HOME {home}, gpu pool limit {limit}")
     # A shell starts background jobs with SIGINT ignored, and an ignored signal survives exec:
     # dagster dev would then not stop on SIGINT/SIGTERM. Give it the default dispositions.

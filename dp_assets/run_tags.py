@@ -15,3 +15,7 @@ FORCE_RECOMPUTE = f"{PREFIX}/recompute"
 # Who writes the run's manifest: runs that dp process finalizes itself are left to it by the sensors.
 FINALIZED_BY = f"{PREFIX}/finalized_by"
 FINALIZED_BY_DP_PROCESS = "dp process"
+# The process executing a run in-process (dp process): a run whose process is gone is released.
+OWNER_PID = f"{PREFIX}/owner_pid"
+OWNER_STARTED = f"{PREFIX}/owner_started"
+OWNER_HOST = f"{PREFIX}/owner_host"

@@ -11,6 +11,7 @@ Each request holds the video's lock, so two requests for one video never compute
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,14 +20,18 @@ import dagster as dg
 from dp_assets import run_tags
 from dp_assets.assembly import PROCESS_VIDEO_JOB, build_definitions
 from dp_assets.cache import Verdict, request_verdict
+from dp_assets.liveness import owner_tags, release_dead_runs
 from dp_assets.manifest import Manifest, finalize_run
 from dp_assets.partitions import VIDEO_PARTITIONS_NAME
 from dp_assets.profiles import RAW_VIDEO, Profile
 from dp_resources.artifact_index import ArtifactIndex, utcnow
 from dp_resources.artifact_store import ArtifactStore
 from dp_resources.gpu import GpuResource, configure_gpu_pool
-from dp_resources.settings import ensure_dagster_home
+from dp_resources.instance import open_instance
 from dp_resources.video_catalog import VideoCatalog
+
+
+log = logging.getLogger("dataprocessor")
 
 
 @dataclass
@@ -96,9 +101,9 @@ def process_video(
             return ProcessOutcome(manifest=manifest, manifest_path=verdict.manifest_path, run_id=run_id, served_from_cache=True)
 
         gpu = gpu or GpuResource(device=profile.runtime.device, precision=profile.runtime.precision)
-        if instance is None:
-            ensure_dagster_home()
-            instance = dg.DagsterInstance.get()
+        instance = instance or open_instance()
+        for run_id in release_dead_runs(instance):
+            log.warning(f"released the pool slots of run {run_id}: its process is gone")
         configure_gpu_pool(instance, gpu)
         if not instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, video_id):
             instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
@@ -108,6 +113,7 @@ def process_video(
             run_tags.VIDEO_ID: video_id,
             run_tags.PLATFORM_ID: platform_id,
             run_tags.FINALIZED_BY: run_tags.FINALIZED_BY_DP_PROCESS,  # the manifest sensors leave this run alone
+            **owner_tags(),
         }
         if verdict.verdict is Verdict.EXPIRED:
             tags[run_tags.FORCE_RECOMPUTE] = "true"

@@ -1,0 +1,88 @@
+"""The two measured crash failures: a killed ``dp process`` wedged every later run on its ``gpu``
+slot, and concurrent first uses of a fresh DP_HOME died on Dagster's schema creation."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+
+PROJECT = Path(__file__).resolve().parents[2]
+PROFILE = """name: {name}
+sampling: {{version: "1", fps: 1.0, max_frames: 10, max_side: 64}}
+component_modules: [tests.fixtures.{name}]
+components:
+  video_probe: {{}}
+  {name}: {{}}
+"""
+
+
+def env_for(home: Path) -> dict[str, str]:
+    env = {**os.environ, "DP_HOME": str(home), "PYTHONWARNINGS": "ignore"}
+    env.pop("DAGSTER_HOME", None)
+    return env
+
+
+def dp(home: Path, *args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dp_assets.cli", *args], cwd=PROJECT, env=env_for(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
+
+
+def profile(tmp_path: Path, name: str) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(PROFILE.format(name=name))
+    return str(path)
+
+
+def instance_of(home: Path, monkeypatch) -> dg.DagsterInstance:
+    # Opened as dp opens it: under the init lock, so this test never races the run's first use.
+    from dp_resources.instance import open_instance
+
+    monkeypatch.setenv("DP_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return open_instance()
+
+
+def gpu_slots_taken(home: Path, monkeypatch) -> int:
+    with instance_of(home, monkeypatch) as instance:
+        return len(instance.event_log_storage.get_concurrency_info("gpu").claimed_slots)
+
+
+def test_a_killed_run_releases_its_gpu_slot(tmp_path, media, monkeypatch):
+    home = tmp_path / "home"
+    holder = dp(home, "process", str(media("park_0p55s.mp4")), "--video-id", "held", "--profile", profile(tmp_path, "sleeps_on_gpu"))
+    deadline = time.monotonic() + 120
+    while gpu_slots_taken(home, monkeypatch) == 0:
+        assert holder.poll() is None, holder.communicate()
+        assert time.monotonic() < deadline, "the first run never claimed the gpu slot"
+        time.sleep(0.5)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert gpu_slots_taken(home, monkeypatch) == 1  # the dead run still holds it
+
+    nxt = dp(home, "process", str(media("park_0p55s.mp4")), "--video-id", "next", "--profile", profile(tmp_path, "quick_on_gpu"))
+    try:
+        out, err = nxt.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        nxt.kill()
+        raise AssertionError("the next run waited for the dead run's gpu slot")
+    assert nxt.returncode == 0, err
+    assert gpu_slots_taken(home, monkeypatch) == 0
+    with instance_of(home, monkeypatch) as instance:
+        dead = next(r for r in instance.get_runs() if r.tags.get("dagster/partition") == "held")
+        assert dead.status == dg.DagsterRunStatus.FAILURE
+        assert any("process died" in (event.message or "") for event in instance.all_logs(dead.run_id))
+
+
+def test_concurrent_first_uses_of_a_fresh_home(tmp_path, media):
+    home = tmp_path / "fresh"
+    clip = str(media("park_0p55s.mp4"))
+    procs = [dp(home, "process", clip, "--video-id", f"v{i}", "--profile", "skeleton") for i in range(6)]
+    results = [p.communicate(timeout=300) for p in procs]
+    for proc, (out, err) in zip(procs, results):
+        assert "Traceback" not in out + err, err
+        assert proc.returncode == 0, err
