@@ -21,7 +21,6 @@ from typing import Mapping
 
 import numpy as np
 import pyarrow as pa
-import pyloudnorm
 from pydantic import Field
 
 from dp_assets.contract import (
@@ -116,6 +115,8 @@ def compute(ctx: ComponentContext, config: LoudnessConfig, inputs: Mapping[str, 
 
     # pyloudnorm copies the samples and filters them in their own dtype: float32 keeps those
     # copies at half the size of float64 and changes JFK's result by 7e-8 dB (measured).
+    import pyloudnorm  # here, not at module level: it imports scipy.signal (~0.9 s)
+
     lufs = float(pyloudnorm.Meter(rate).integrated_loudness(samples))
     # When every 400 ms block is below BS.1770's absolute gate (-70 LUFS), digital silence
     # included, the integrated loudness is undefined and pyloudnorm returns -inf.
