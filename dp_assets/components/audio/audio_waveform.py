@@ -120,6 +120,7 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("video_probe",),
+    reads={"video_probe": ("has_audio", "container", "duration_s", "truncated")},
     summary_keys=(
         "damaged",
         "decoded_until_s",

@@ -155,6 +155,7 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("audio_waveform",),
+    reads={"audio_waveform": ("sample_rate", "n_samples")},
     summary_keys=(
         "below_absolute_gate",
         "digital_silence",

@@ -302,6 +302,7 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("audio_waveform", "voice_activity"),
+    reads={"audio_waveform": ("sample_rate", "n_samples")},
     models=(WHISPER_BASE,),
     uses_gpu=True,
     summary_keys=(

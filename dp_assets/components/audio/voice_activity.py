@@ -200,6 +200,7 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("audio_waveform",),
+    reads={"audio_waveform": ("sample_rate", "n_samples")},
     models=(SILERO_VAD,),
     summary_keys=(
         "duration_s",

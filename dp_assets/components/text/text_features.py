@@ -292,6 +292,7 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("ocr_text", "transcript"),
+    reads={"ocr_text": ("video_text",), "transcript": ("text", "language", "language_probability")},
     models=(MINILM,),
     uses_gpu=True,
     accepts_empty_inputs=True,

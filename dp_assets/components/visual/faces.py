@@ -25,7 +25,6 @@ from dp_assets.contract import (
     Modality,
     SamplingPolicy,
 )
-from dp_assets.media.frames_store import read_frames
 from dp_assets.contract import ModelRef, Runtime
 from dp_resources.models import package_file
 
@@ -120,7 +119,7 @@ def detect_faces(cascade: cv2.CascadeClassifier, image: np.ndarray, config: Face
 
 
 def compute(ctx: ComponentContext, config: FacesConfig, inputs: Mapping[str, ComponentResult]) -> ComponentResult:
-    frames = read_frames(inputs["frames"], frame_request(config, ctx.sampling))
+    frames = ctx.frames  # the frames of this component's frame_request, handed over by run_component
     cascade = ctx.models.get(MODEL, ctx.runtime)
     rows = []
     for t, image in zip(frames.pts_s, frames.images):

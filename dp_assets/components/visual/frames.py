@@ -182,6 +182,7 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("video_probe",),
+    reads={"video_probe": ("has_video", "container", "duration_s", "width", "height", "truncated")},
     summary_keys=(
         "damaged",
         "decoded_frames",

@@ -21,7 +21,6 @@ from dp_assets.contract import (
     Modality,
     SamplingPolicy,
 )
-from dp_assets.media.frames_store import read_frames
 
 # Luma weights (R, G, B) applied to the gamma-encoded RGB the frames store holds, i.e. Y' as
 # in the standards, not linear luminance. BT.601 is the default because it is what OpenCV's
@@ -90,7 +89,7 @@ def frame_stats(image: np.ndarray, luma_weights: tuple[float, float, float], lap
 
 
 def compute(ctx: ComponentContext, config: ImageStatsConfig, inputs: Mapping[str, ComponentResult]) -> ComponentResult:
-    frames = read_frames(inputs["frames"], frame_request(config, ctx.sampling))
+    frames = ctx.frames  # the frames of this component's frame_request, handed over by run_component
     weights = LUMA_WEIGHTS[config.luma]
     rows = []
     for t, image in zip(frames.pts_s, frames.images):

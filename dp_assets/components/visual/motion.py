@@ -24,7 +24,6 @@ from dp_assets.contract import (
     Modality,
     SamplingPolicy,
 )
-from dp_assets.media.frames_store import read_frames
 
 # Sampling. 8 fps is the rate shot_boundaries samples at, so the two components pick the same
 # frame timestamps and a cut's (from_pts_s, to_pts_s] interval is exactly one motion pair
@@ -88,7 +87,7 @@ def flow_magnitude(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
 
 
 def compute(ctx: ComponentContext, config: MotionConfig, inputs: Mapping[str, ComponentResult]) -> ComponentResult:
-    frames = read_frames(inputs["frames"], frame_request(config, ctx.sampling))
+    frames = ctx.frames  # the frames of this component's frame_request, handed over by run_component
     pts = frames.pts_s
     if len(frames) < 2:
         return ComponentResult.empty(

@@ -26,7 +26,6 @@ from dp_assets.contract import (
     Modality,
     SamplingPolicy,
 )
-from dp_assets.media.frames_store import read_frames
 from dp_assets.contract import ModelRef, Runtime
 from dp_resources.models import package_file
 
@@ -212,7 +211,7 @@ def merge_lines(rows: list[dict]) -> list[dict]:
 
 
 def compute(ctx: ComponentContext, config: OcrTextConfig, inputs: Mapping[str, ComponentResult]) -> ComponentResult:
-    frames = read_frames(inputs["frames"], frame_request(config, ctx.sampling))
+    frames = ctx.frames  # the frames of this component's frame_request, handed over by run_component
     engine = ctx.models.get(MODEL, ctx.runtime)
     rows = []
     for t, image in zip(frames.pts_s, frames.images):

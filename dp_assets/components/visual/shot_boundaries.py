@@ -24,7 +24,6 @@ from dp_assets.contract import (
     Modality,
     SamplingPolicy,
 )
-from dp_assets.media.frames_store import read_frames
 
 # Sampling. 8 fps puts a cut at most 1/8 s after the real one while keeping the frames store
 # small; 64 px on the long side (64x36 for 16:9) is plenty for colour histograms and makes the
@@ -160,7 +159,7 @@ def select_cuts(candidates: list[int], scores: np.ndarray, times: np.ndarray, mi
 def compute(
     ctx: ComponentContext, config: ShotBoundariesConfig, inputs: Mapping[str, ComponentResult]
 ) -> ComponentResult:
-    frames = read_frames(inputs["frames"], frame_request(config, ctx.sampling))
+    frames = ctx.frames  # the frames of this component's frame_request, handed over by run_component
     pts = frames.pts_s
     n = len(frames)
     span = float(pts[-1] - pts[0]) if n else 0.0

@@ -25,7 +25,6 @@ from dp_assets.contract import (
     Modality,
     SamplingPolicy,
 )
-from dp_assets.media.frames_store import read_frames
 from dp_assets.contract import ModelRef, Runtime
 from dp_resources.models import package_file
 
@@ -153,7 +152,7 @@ def embed(model, batch: np.ndarray, runtime: Runtime) -> tuple[np.ndarray, np.nd
 def compute(
     ctx: ComponentContext, config: VisualEmbeddingConfig, inputs: Mapping[str, ComponentResult]
 ) -> ComponentResult:
-    frames = read_frames(inputs["frames"], frame_request(config, ctx.sampling))
+    frames = ctx.frames  # the frames of this component's frame_request, handed over by run_component
     model = ctx.models.get(MODEL, ctx.runtime)
     labels = load_labels()
     embeddings, probs = [], []

@@ -60,19 +60,9 @@ def motion_in(pairs: dict[str, np.ndarray], first_pts: float, last_pts: float) -
     return pairs["mean"][inside]
 
 
-def _failed_input(inputs: Mapping[str, ComponentResult]) -> ComponentResult | None:
-    for name in UPSTREAM:
-        if inputs[name].status is Status.ERROR:
-            return ComponentResult.failed(f"upstream {name} failed: {inputs[name].error}")
-    return None
-
-
 def compute(
     ctx: ComponentContext, config: VisualPacingConfig, inputs: Mapping[str, ComponentResult]
 ) -> ComponentResult:
-    failed = _failed_input(inputs)
-    if failed is not None:
-        return failed
     shots, motion, probe = inputs["shot_boundaries"], inputs["motion"], inputs["video_probe"]
     warnings: list[str] = []
     too_short = EmptyReason.TOO_SHORT.value
@@ -152,6 +142,7 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=UPSTREAM,
+    reads={"shot_boundaries": ("covered_s",), "video_probe": ("duration_s",)},
     # Deliberate: a clip too short for cuts is one shot (its motion is still measured), a clip
     # too short for motion has shots without motion, one too short for both is too_short; any
     # other empty input is passed on.

@@ -6,14 +6,15 @@ so empty inputs propagate and the output is held to the declared schema as in a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from dp_assets.components.core import video_probe
 from dp_assets.components.visual import frames
-from dp_assets.contract import ComponentContext, ComponentResult, ComponentSpec, FrameRequest, SamplingPolicy
+from dp_assets.contract import ComponentContext, ComponentResult, ComponentSpec, FrameRequest, SamplingPolicy, Status
 from dp_assets.execution import run_component
+from dp_assets.media.frames_store import read_frames
 
 # A small profile: 1 fps, at most 60 frames, 320 px on the long side keeps every clip in the
 # test media under a second of decoding while still giving several frames per clip.
@@ -62,7 +63,9 @@ def run_chain(
     config = spec.config_model() if config is None else config
     request = spec.frame_request(config, sampling)
     _, probe, frames_result = run_frames(video, root, request, sampling=sampling)
-    ctx = make_context(video, root, spec.name, sampling)
+    # The context as run_component hands it to compute, so a test may call compute again on it.
+    frames_set = read_frames(frames_result, request) if frames_result.status is Status.OK else None
+    ctx = replace(make_context(video, root, spec.name, sampling), frames=frames_set)
     result, _ = run_component(spec, ctx, config, {"frames": frames_result})
     # run_component turns a raised exception into an error result; surface it as the failure.
     assert result.error is None, result.error
