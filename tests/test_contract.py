@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dp_assets.contract import SamplingPolicy, Status
+from dp_assets.contract import Status
 from dp_assets.direct import run_profile_direct
 from dp_assets.profiles import ProfileError, load_profile
 from dp_assets.registry import builtin_specs

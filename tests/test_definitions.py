@@ -2,7 +2,6 @@
 
 import dagster as dg
 import pyarrow.parquet as pq
-from pathlib import Path
 
 import importlib
 

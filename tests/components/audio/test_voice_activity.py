@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from dp_assets.components.audio import voice_activity
+from dp_resources.models import silero
 from dp_assets.contract import ComponentResult, Modality, Status
 from dp_assets.media.audio import read_waveform
 
@@ -73,7 +74,7 @@ def test_matches_silero_reference_pipeline(media, tmp_path):
     own ``get_speech_timestamps`` gives on the same samples with its TorchScript model (another
     runtime of the same network): same segments, to one 32 ms window."""
     result, waveform = _vad(media("jfk_inaugural_speech.flac"), tmp_path)
-    utils = voice_activity._silero_utils()
+    utils = silero.silero_utils()
     import silero_vad
 
     threads = torch.get_num_threads()
