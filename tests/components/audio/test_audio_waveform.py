@@ -14,11 +14,12 @@ from dp_assets.components.audio import audio_waveform
 from dp_assets.contract import ComponentContext, ComponentResult, Modality, SamplingPolicy, Status
 from dp_assets.media.audio import TARGET_SAMPLE_RATE, _MonoResampler, read_waveform
 
-from .helpers import decode_native, run_chain, sine, write_wav
+from ..harness import run_upto
+from .signals import decode_native, sine, write_wav
 
 
 def _waveform(path, tmp_path) -> ComponentResult:
-    return run_chain(path, tmp_path, upto="audio_waveform")["audio_waveform"]
+    return run_upto(path, tmp_path, "audio_waveform")[0]["audio_waveform"]
 
 
 def _assert_consistent(result: ComponentResult) -> np.ndarray:
@@ -113,7 +114,7 @@ def test_opus_without_header_duration(media, tmp_path):
 
 
 def test_truncated_webm_keeps_the_first_14_s(media, tmp_path):
-    results = run_chain(media("bbb_intro_vp8_vorbis_TRUNCATED.webm"), tmp_path, upto="audio_waveform")
+    results, _ = run_upto(media("bbb_intro_vp8_vorbis_TRUNCATED.webm"), tmp_path, "audio_waveform")
     probe, result = results["video_probe"], results["audio_waveform"]
     samples = _assert_consistent(result)
     # The file is the first half of the bytes of a 30 s clip: the Vorbis packets stop at 14.46 s

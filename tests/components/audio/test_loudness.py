@@ -13,11 +13,12 @@ import pytest
 from dp_assets.components.audio import loudness
 from dp_assets.contract import ComponentResult, Modality, Status
 
-from .helpers import decode_native, run_chain, sine, write_wav
+from ..harness import run_upto
+from .signals import decode_native, sine, write_wav
 
 
 def _loudness(path, tmp_path, **config) -> ComponentResult:
-    results = run_chain(path, tmp_path, configs={"loudness": config})
+    results, _ = run_upto(path, tmp_path, "loudness", configs={"loudness": config})
     assert results["audio_waveform"].status == Status.OK
     return results["loudness"]
 

@@ -16,7 +16,7 @@ from dp_assets.contract import ComponentResult, EmptyReason, Modality, Status
 from dp_assets.contract import CPU, ModelUnavailableError
 from dp_resources.models import ModelStore
 
-from .speech_chain import context, speech_chain
+from ..harness import make_context, run_upto
 
 
 def normalise(text: str) -> str:
@@ -25,7 +25,7 @@ def normalise(text: str) -> str:
 
 
 def _transcript(path, tmp_path, **config):
-    results, metrics = speech_chain(path, tmp_path, configs={"transcript": config})
+    results, metrics = run_upto(path, tmp_path, "transcript", configs={"transcript": config})
     assert results["audio_waveform"].status == Status.OK
     return results["transcript"], results
 
@@ -104,7 +104,7 @@ def test_digital_silence_is_no_speech(media, tmp_path):
 
 def test_compute_alone_skips_whisper_without_speech(tmp_path):
     """Called directly (no framework), an empty VAD still never loads the model."""
-    ctx = context(tmp_path / "x.mp4", tmp_path, "transcript")
+    ctx = make_context(tmp_path / "x.mp4", tmp_path, "transcript")
     ctx.models = ModelStore()
     vad = ComponentResult.empty(EmptyReason.NO_SPEECH, "nothing")
     result = transcript.compute(ctx, transcript.TranscriptConfig(), {"audio_waveform": ComponentResult.ok(), "voice_activity": vad})

@@ -15,11 +15,11 @@ from dp_resources.models import silero
 from dp_assets.contract import ComponentResult, Modality, Status
 from dp_assets.media.audio import read_waveform
 
-from .speech_chain import context, speech_chain
+from ..harness import make_context, run_upto
 
 
 def _vad(path, tmp_path, **config):
-    results, _ = speech_chain(path, tmp_path, upto="voice_activity", configs={"voice_activity": config})
+    results, _ = run_upto(path, tmp_path, "voice_activity", configs={"voice_activity": config})
     assert results["audio_waveform"].status == Status.OK
     return results["voice_activity"], results["audio_waveform"]
 
@@ -140,7 +140,7 @@ def test_non_finite_samples_are_read_as_zero(media, tmp_path):
     path = tmp_path / "damaged.f32"
     samples.astype("<f4").tofile(path)
     damaged = ComponentResult.ok(None, summary={"sample_rate": 16000, "n_samples": samples.size}, files={"waveform": str(path)})
-    ctx = context(path, tmp_path, "vad_damaged")
+    ctx = make_context(path, tmp_path, "vad_damaged")
     result = voice_activity.compute(ctx, voice_activity.VoiceActivityConfig(), {"audio_waveform": damaged})
     assert result.status == Status.OK
     assert result.warnings == ["101 non-finite samples (inf/NaN) in the waveform were read as 0"]

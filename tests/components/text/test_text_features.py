@@ -21,7 +21,7 @@ from dp_assets.contract import ComponentResult, EmptyReason, Modality, Status
 from dp_assets.execution import run_component
 from dp_assets.contract import CPU, Runtime
 
-from ..audio.speech_chain import context, speech_chain
+from ..harness import make_context, run_upto
 from ..audio.test_transcript import normalise
 
 QUOTE = "ask not what your country can do for you"
@@ -44,7 +44,7 @@ def _video(tmp_path: Path, sidecar=None, raw: str | None = None, name: str = "cl
 
 
 def _run(video: Path, ocr: ComponentResult, speech: ComponentResult, runtime: Runtime = CPU, **config) -> ComponentResult:
-    ctx = context(video, video.parent / "work", "text_features", runtime)
+    ctx = make_context(video, video.parent / "work", "text_features", runtime=runtime)
     result, _ = run_component(text_features.SPEC, ctx, text_features.TextFeaturesConfig(**config), {"ocr_text": ocr, "transcript": speech})
     assert result.status != Status.ERROR, result.error
     return result
@@ -143,7 +143,7 @@ def test_jfk_end_to_end(media, tmp_path):
         clip = folder / "jfk_inaugural_speech.flac"
         clip.symlink_to(media("jfk_inaugural_speech.flac"))
         clip.with_suffix(".json").write_text(json.dumps({"title": title}))
-        results, _ = speech_chain(clip, folder)
+        results, _ = run_upto(clip, folder, "transcript")
         assert results["transcript"].status == Status.OK
         # An audio-only file has no picture to read text from; ocr_text would be empty.
         no_picture = ComponentResult.empty(EmptyReason.NO_VIDEO_TRACK, "flac file has no video stream")
@@ -263,8 +263,8 @@ def test_cuda_matches_cpu(media, tmp_path):
     """Whisper (float16) and MiniLM (fp16) on the GPU agree with the CPU (float32) run on JFK."""
     clip = media("jfk_inaugural_speech.flac")
     gpu = Runtime(device="cuda:0", precision="fp16")
-    cpu_results, _ = speech_chain(clip, tmp_path / "cpu")
-    gpu_results, _ = speech_chain(clip, tmp_path / "gpu", runtime=gpu)
+    cpu_results, _ = run_upto(clip, tmp_path / "cpu", "transcript")
+    gpu_results, _ = run_upto(clip, tmp_path / "gpu", "transcript", runtime=gpu)
     cpu_text, gpu_text = (normalise(r["transcript"].summary["text"]) for r in (cpu_results, gpu_results))
     assert gpu_results["transcript"].status == Status.OK, gpu_results["transcript"].error
     # fp16 beam search may change a word at most; the quote and the language must survive.

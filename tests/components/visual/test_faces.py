@@ -17,7 +17,7 @@ from dp_assets.media.frames_store import read_frames
 from dp_assets.contract import CPU, Runtime
 from dp_resources.models import model_signature
 
-from .helpers import TEST_SAMPLING, run_chain
+from ..harness import TEST_SAMPLING, run_chain
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from dp_assets.contract import EmptyReason, FrameRequest, Status
 from dp_assets.media.container import MediaError
 from dp_assets.media.frames_store import read_frames
 
-from .helpers import make_context, run_frames
+from ..harness import make_context, run_frames
 
 SMALL = FrameRequest(fps=1.0, max_side=320)
 

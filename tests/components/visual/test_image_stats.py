@@ -15,7 +15,7 @@ from dp_assets.components.visual.image_stats import SPEC, ImageStatsConfig
 from dp_assets.contract import Status
 from dp_assets.media.frames_store import read_frames
 
-from .helpers import TEST_SAMPLING, run_chain
+from ..harness import TEST_SAMPLING, run_chain
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from dp_assets.components.visual.motion import SPEC, MotionConfig
 from dp_assets.contract import EmptyReason, FrameRequest, Status
 from dp_assets.media.frames_store import read_frames
 
-from .helpers import TEST_SAMPLING, run_chain
+from ..harness import TEST_SAMPLING, run_chain
 
 STATIC = motion.DEFAULT_STATIC_THRESHOLD
 

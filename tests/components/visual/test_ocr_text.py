@@ -17,7 +17,7 @@ from dp_assets.contract import EmptyReason, FrameRequest, Status
 from dp_assets.contract import CPU, Runtime
 from dp_resources.models import model_signature
 
-from .helpers import TEST_SAMPLING, run_chain
+from ..harness import TEST_SAMPLING, run_chain
 
 OBAMA = "obama_statement_face_speech.mp4"
 

@@ -14,7 +14,7 @@ from dp_assets.components.visual.shot_boundaries import SPEC, ShotBoundariesConf
 from dp_assets.contract import EmptyReason, FrameRequest, Status
 from dp_assets.media.frames_store import read_frames
 
-from .helpers import TEST_SAMPLING, run_chain
+from ..harness import TEST_SAMPLING, run_chain
 
 BBB = "bbb_intro_vp8_vorbis.webm"
 # ffmpeg's scene score > 0.3 on this clip (media README).

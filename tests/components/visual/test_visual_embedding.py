@@ -22,7 +22,7 @@ from dp_assets.contract import FrameRequest, Status
 from dp_assets.contract import CPU, Runtime
 from dp_resources.models import ModelStore, model_signature
 
-from .helpers import TEST_SAMPLING, run_chain
+from ..harness import TEST_SAMPLING, run_chain
 
 BBB_CUTS_S = (11.878, 15.753, 23.003)  # shot_boundaries on this clip (see its tests)
 LAST_ANIMAL_CLASS = 397

@@ -14,7 +14,7 @@ from dp_assets.components.visual.visual_pacing import SPEC, VisualPacingConfig
 from dp_assets.contract import ComponentResult, EmptyReason, Status
 from dp_assets.execution import run_component
 
-from .helpers import TEST_SAMPLING, make_context, run_frames
+from ..harness import TEST_SAMPLING, make_context, run_frames
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Run ``video_probe`` -> ``audio_waveform`` -> ``loudness`` directly (no Dagster) into a test folder."""
+"""Synthetic audio for the audio tests: encoded with PyAV, and decoded natively for comparisons."""
 
 from __future__ import annotations
 
@@ -7,36 +7,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-
-from dp_assets.components.audio import audio_waveform, loudness
-from dp_assets.components.core import video_probe
-from dp_assets.contract import ComponentContext, ComponentResult, SamplingPolicy, Status
-
-CHAIN = (video_probe, audio_waveform, loudness)
-
-
-def run_chain(path: Path, root: Path, upto: str = "loudness", configs: dict | None = None) -> dict[str, ComponentResult]:
-    """Results by component name, stopping (like the framework) after the first non-ok one."""
-    configs = configs or {}
-    results: dict[str, ComponentResult] = {}
-    for module in CHAIN:
-        spec = module.SPEC
-        work_dir = root / spec.name
-        work_dir.mkdir(parents=True, exist_ok=True)
-        ctx = ComponentContext(
-            video_path=Path(path),
-            video_id="test",
-            platform_id="test",
-            work_dir=work_dir,
-            frames_dir=root / "frames",
-            sampling=SamplingPolicy("test", 1.0, 300, 1280),
-        )
-        config = spec.config_model(**configs.get(spec.name, {}))
-        inputs = {name: results[name] for name in spec.upstream}
-        results[spec.name] = result = spec.compute(ctx, config, inputs)
-        if spec.name == upto or result.status != Status.OK:
-            break
-    return results
 
 
 def write_wav(path: Path, channels: np.ndarray, rate: int, codec: str = "pcm_s16le") -> Path:
