@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dp_assets.components.audio import audio_waveform
-from dp_assets.contract import ComponentContext, ComponentResult, Modality, SamplingPolicy, Status
+from dp_assets.contract import ComponentContext, ComponentResult, SamplingPolicy, Status
 from dp_assets.media.audio import TARGET_SAMPLE_RATE, _MonoResampler, read_waveform
 
 from ..harness import run_upto
@@ -38,12 +38,6 @@ def _assert_consistent(result: ComponentResult) -> np.ndarray:
     for value in result.summary.values():
         assert value is None or type(value) in (int, float, str, bool)
     return samples
-
-
-def test_spec():
-    spec = audio_waveform.SPEC
-    assert (spec.name, spec.modality, spec.upstream) == ("audio_waveform", Modality.AUDIO, ("video_probe",))
-    assert (spec.producer_version, spec.schema_version) == ("1.0.0", 1)
 
 
 def test_jfk_flac_stereo_44k1_to_16k_mono(media, tmp_path):

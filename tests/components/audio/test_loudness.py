@@ -11,7 +11,7 @@ import pyloudnorm
 import pytest
 
 from dp_assets.components.audio import loudness
-from dp_assets.contract import ComponentResult, Modality, Status
+from dp_assets.contract import ComponentResult, Status
 
 from ..harness import run_upto
 from .signals import decode_native, sine, write_wav
@@ -32,12 +32,6 @@ def _assert_clean(result: ComponentResult) -> None:
     assert result.table.num_rows == result.summary["n_windows"]
     rms = result.table.column("rms_dbfs").to_numpy(zero_copy_only=False)
     assert np.isfinite(rms[~np.isnan(rms)]).all()  # nulls come back as NaN here; no inf anywhere
-
-
-def test_spec():
-    spec = loudness.SPEC
-    assert (spec.name, spec.modality, spec.upstream) == ("loudness", Modality.AUDIO, ("audio_waveform",))
-    assert (spec.producer_version, spec.schema_version) == ("1.0.0", 1)
 
 
 def test_config_is_validated():
