@@ -121,15 +121,6 @@ SPEC = ComponentSpec(
     compute=compute,
     upstream=("video_probe",),
     reads={"video_probe": ("has_audio", "container", "duration_s", "truncated")},
-    summary_keys=(
-        "damaged",
-        "decoded_until_s",
-        "duration_s",
-        "n_samples",
-        "sample_rate",
-        "source_channels",
-        "source_codec",
-        "source_sample_rate",
-        "start_s",
-    ),
+    # the row, the source times and the damage flag
+    summary_keys=(*OUTPUT_SCHEMA.names, "start_s", "decoded_until_s", "damaged"),
 )

@@ -31,6 +31,8 @@ from dp_assets.contract import (
 from dp_resources.models.minilm import EMBEDDING_DIM, MINILM
 
 SOURCES = ("metadata", "ocr", "transcript")
+# row columns repeated in the summary per source, as <source>_<key> (with <source>_status/_empty_reason)
+SOURCE_SUMMARY_KEYS = ("text_length", "word_count", "hashtag_count", "mention_count", "language")
 
 
 # Words for ``word_count``: letters/digits with inner apostrophes ("don't" is one word).
@@ -234,7 +236,7 @@ def compute(ctx: ComponentContext, config: TextFeaturesConfig, inputs: Mapping[s
             "embedding": vectors[source.name] if ok else None,
         }
         rows.append(row)
-        for key in ("text_length", "word_count", "hashtag_count", "mention_count", "language"):
+        for key in SOURCE_SUMMARY_KEYS:
             summary[f"{source.name}_{key}"] = row[key]
     summary["source_count"] = len(present)
     summary["embedding_dim"] = EMBEDDING_DIM
@@ -261,27 +263,7 @@ SPEC = ComponentSpec(
     summary_keys=(
         "embedding_dim",
         "embeddings",
-        "metadata_empty_reason",
-        "metadata_hashtag_count",
-        "metadata_language",
-        "metadata_mention_count",
-        "metadata_status",
-        "metadata_text_length",
-        "metadata_word_count",
-        "ocr_empty_reason",
-        "ocr_hashtag_count",
-        "ocr_language",
-        "ocr_mention_count",
-        "ocr_status",
-        "ocr_text_length",
-        "ocr_word_count",
         "source_count",
-        "transcript_empty_reason",
-        "transcript_hashtag_count",
-        "transcript_language",
-        "transcript_mention_count",
-        "transcript_status",
-        "transcript_text_length",
-        "transcript_word_count",
+        *(f"{source}_{key}" for source in SOURCES for key in ("status", "empty_reason", *SOURCE_SUMMARY_KEYS)),
     ),
 )

@@ -42,6 +42,8 @@ DEFAULT_LAPLACIAN_KSIZE = 1
 COLORFULNESS_MEAN_WEIGHT = 0.3
 
 METRICS = ("brightness", "contrast", "sharpness", "colorfulness")
+# per-video statistics of each metric in the summary: <metric>_<stat>
+SUMMARY_STATS = ("mean", "std", "min", "max")
 
 
 class ImageStatsConfig(ComponentConfig):
@@ -116,24 +118,5 @@ SPEC = ComponentSpec(
     compute=compute,
     upstream=("frames",),
     frame_request=frame_request,
-    summary_keys=(
-        "brightness_max",
-        "brightness_mean",
-        "brightness_min",
-        "brightness_std",
-        "colorfulness_max",
-        "colorfulness_mean",
-        "colorfulness_min",
-        "colorfulness_std",
-        "contrast_max",
-        "contrast_mean",
-        "contrast_min",
-        "contrast_std",
-        "frame_count",
-        "luma",
-        "sharpness_max",
-        "sharpness_mean",
-        "sharpness_min",
-        "sharpness_std",
-    ),
+    summary_keys=("frame_count", "luma", *(f"{metric}_{stat}" for metric in METRICS for stat in SUMMARY_STATS)),
 )
