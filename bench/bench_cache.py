@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from dp_assets.profiles import load_profile
 from dp_assets.runner import process_video
+from dp_resources.ids import VideoKey
 from dp_resources import ArtifactStore, VideoCatalog
 from dp_resources.artifact_index import ArtifactIndex, IndexKey
 from dp_resources.database import artifact_runs, engine_for, video_usage
@@ -42,14 +43,14 @@ def bench_repeat(tmp: Path, database_url: str) -> None:
     index = ArtifactIndex(database_url=database_url)
     with dg.instance_for_test() as instance:
         kwargs = dict(instance=instance, store=store, catalog=catalog, index=index)
-        process_video(CLIP, "warmup", "bench", profile, **kwargs)
+        process_video(CLIP, VideoKey("bench", "warmup"), profile, **kwargs)
         computed, cached = [], []
         for i in range(3):
             start = time.perf_counter()
-            first = process_video(CLIP, f"video{i}", "bench", profile, **kwargs)
+            first = process_video(CLIP, VideoKey("bench", f"video{i}"), profile, **kwargs)
             computed.append(time.perf_counter() - start)
             start = time.perf_counter()
-            again = process_video(CLIP, f"video{i}", "bench", profile, **kwargs)
+            again = process_video(CLIP, VideoKey("bench", f"video{i}"), profile, **kwargs)
             cached.append(time.perf_counter() - start)
             assert first.ok and again.served_from_cache
     c, h = statistics.median(computed), statistics.median(cached)

@@ -6,19 +6,16 @@ way the code server runs them; the daemon would space them by the sensor interva
 backend: the observation tick, the requesting ticks (count, max, total), partitions registered
 per second, and an idle tick once everything is decided (the steady-state cost of each tick).
 
-With ``--register-many`` the catalog is a VideoCatalog with the proposed batched
-``register_many`` (one transaction per tick instead of one per video; defined below), which the
-sensor uses when the catalog has it.
+The catalog registers a tick's videos in one transaction (``VideoCatalog.register_many``).
 
 Usage: python bench/bench_sensor.py [--objects 10000] [--cap 1000] [--backend sqlite postgres]
-       [--postgres ADMIN_URL] [--register-many]
+       [--postgres ADMIN_URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import os
 import shutil
 import sys
@@ -35,39 +32,12 @@ from dp_assets.ingest.sensor import BUCKET_SENSOR
 from dp_assets.partitions import VIDEO_PARTITIONS_NAME
 from dp_assets.profiles import load_profile
 from dp_resources import ArtifactStore, VideoCatalog
-from dp_resources.database import engine_for, videos
-from dp_resources.ids import check_id
+from dp_resources.database import engine_for
 from dp_resources.video_bucket import VideoBucket
 
 CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "park_0p55s.mp4"
 GOAL_SECONDS = 30.0
 DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-
-
-class BatchedCatalog(VideoCatalog):
-    """VideoCatalog plus the proposed ``register_many``: ``register`` semantics for many videos
-    in one transaction (a new file under an existing id resets its cached hash)."""
-
-    def register_many(self, refs: list[tuple[str, str, str]]) -> None:
-        for video_id, platform_id, _ in refs:
-            check_id("video_id", video_id)
-            check_id("platform_id", platform_id)
-        now = dt.datetime.now(dt.timezone.utc)
-        ids = [video_id for video_id, _, _ in refs]
-        with engine_for(self.database_url).begin() as conn:
-            existing = {}
-            for start in range(0, len(ids), 5000):
-                rows = conn.execute(sa.select(videos.c.video_id, videos.c.platform_id, videos.c.uri).where(videos.c.video_id.in_(ids[start : start + 5000])))
-                existing.update({r.video_id: (r.platform_id, r.uri) for r in rows})
-            inserts = [dict(video_id=v, platform_id=p, uri=u, registered_at=now) for v, p, u in refs if v not in existing]
-            if inserts:
-                conn.execute(sa.insert(videos), inserts)
-            for v, p, u in refs:
-                if v in existing:
-                    values = dict(platform_id=p, uri=u, registered_at=now)
-                    if existing[v] != (p, u):
-                        values.update(size_bytes=None, mtime_ns=None, content_sha256=None)
-                    conn.execute(sa.update(videos).where(videos.c.video_id == v).values(**values))
 
 
 def fill_bucket(root: Path, count: int) -> None:
@@ -102,13 +72,13 @@ def backend(name: str, tmp: Path, admin_url: str):
         admin.dispose()
 
 
-def run(name: str, count: int, cap: int, admin_url: str, register_many: bool) -> None:
+def run(name: str, count: int, cap: int, admin_url: str) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_sensor_") as tmp_name:
         tmp = Path(tmp_name)
         fill_bucket(tmp / "bucket", count)
         with backend(name, tmp, admin_url) as (instance, database_url):
             bucket = VideoBucket(url=str(tmp / "bucket"), cache_dir=str(tmp / "cache"), max_objects_per_tick=cap)
-            catalog = (BatchedCatalog if register_many else VideoCatalog)(database_url=database_url)
+            catalog = VideoCatalog(database_url=database_url)
             store = ArtifactStore(root=str(tmp / "artifacts"), frames_root=str(tmp / "frames"))
             defs = build_definitions(load_profile("skeleton"), store=store, catalog=catalog, bucket=bucket)
             sensor = defs.get_sensor_def(BUCKET_SENSOR)
@@ -138,7 +108,7 @@ def run(name: str, count: int, cap: int, admin_url: str, register_many: bool) ->
             assert registered == count, (registered, count)
             spent = sum(times)
             print(
-                f"[{name:8}{' +register_many' if register_many else ''}] {count} objects, cap {cap}/tick: observation tick {observe:.2f} s; "
+                f"[{name:8}] {count} objects, cap {cap}/tick: observation tick {observe:.2f} s; "
                 f"{len(times)} requesting ticks, max {max(times):.2f} s, total {spent:.2f} s -> "
                 f"{count / spent:.0f} partitions registered/s ({'within' if spent <= GOAL_SECONDS else 'OVER'} the {GOAL_SECONDS:.0f} s goal); "
                 f"idle tick with {count} decided objects {idle:.2f} s"
@@ -151,12 +121,11 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=1000, help="max_objects_per_tick")
     parser.add_argument("--backend", nargs="+", choices=("sqlite", "postgres"), default=["sqlite", "postgres"])
     parser.add_argument("--postgres", default=DEFAULT_ADMIN_URL, help="admin URL of the PostgreSQL server")
-    parser.add_argument("--register-many", action="store_true", help="catalog with the proposed batched register_many")
     args = parser.parse_args()
     if not CLIP.is_file():
         sys.exit(f"missing {CLIP}: the benchmark needs ../shared/media")
     for name in args.backend:
-        run(name, args.objects, args.cap, args.postgres, args.register_many)
+        run(name, args.objects, args.cap, args.postgres)
 
 
 if __name__ == "__main__":

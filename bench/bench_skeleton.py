@@ -27,6 +27,7 @@ from dp_assets.execution import run_component
 from dp_assets.factory import build_component_assets
 from dp_assets.profiles import load_profile
 from dp_assets.runner import process_video
+from dp_resources.ids import VideoKey
 from dp_resources import ArtifactStore, VideoCatalog
 
 DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "bbb_intro_vp8_vorbis.webm"
@@ -70,7 +71,7 @@ def main() -> int:
         store = ArtifactStore(root=str(tmp / "artifacts"), frames_root=str(tmp / "frames"))
         catalog = VideoCatalog(database_url=f"sqlite:///{tmp / 'dp.db'}")
         for g, p in profiles.items():  # imports, caches
-            process_video(path, f"warmup-{g}", "bench", p, instance=instance, store=store, catalog=catalog)
+            process_video(path, VideoKey("bench", f"warmup-{g}"), p, instance=instance, store=store, catalog=catalog)
         for i in range(args.repeat):
             # Interleaved so drift on the machine hits every measurement alike.
             decode.append(plain_decode(path))
@@ -79,7 +80,7 @@ def main() -> int:
             direct.append(sum(metrics.wall_s for _, metrics in results.values()))
             for g, p in profiles.items():
                 start = time.perf_counter()
-                outcome = process_video(path, f"run{i}-{g}", "bench", p, instance=instance, store=store, catalog=catalog)
+                outcome = process_video(path, VideoKey("bench", f"run{i}-{g}"), p, instance=instance, store=store, catalog=catalog)
                 run[g].append(time.perf_counter() - start)
                 assert outcome.ok and not outcome.served_from_cache, outcome.manifest.run_error
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import dagster as dg
 
 from dp_assets import run_tags
-from dp_assets.factory import build_component_assets, raw_video
+from dp_assets.export.assets import build_training_dataset
+from dp_assets.factory import build_component_assets, raw_video, video_metadata
 from dp_assets.ingest.sensor import build_bucket_sensor
 from dp_assets.maintenance.jobs import MAINTENANCE_JOBS
 from dp_assets.maintenance.retention import RetentionPolicy
@@ -16,7 +17,8 @@ from dp_assets.profiles import Profile
 from dp_assets.sensors import build_manifest_sensors
 from dp_resources.artifact_index import ArtifactIndex
 from dp_resources.artifact_store import ArtifactStore
-from dp_resources.gpu import GpuResource
+from dp_resources.gpu import Gpu
+from dp_resources.resources import ArtifactIndexResource, ArtifactStoreResource, GpuResource, VideoCatalogResource
 from dp_resources.video_bucket import VideoBucket
 from dp_resources.video_catalog import VideoCatalog
 
@@ -27,7 +29,7 @@ def build_definitions(
     profile: Profile,
     store: ArtifactStore | None = None,
     catalog: VideoCatalog | None = None,
-    gpu: GpuResource | None = None,
+    gpu: Gpu | None = None,
     bucket: VideoBucket | None = None,
     index: ArtifactIndex | None = None,
     retention: RetentionPolicy | None = None,
@@ -40,21 +42,22 @@ def build_definitions(
         description=f"One video through every component of the {profile.name!r} profile.",
         tags={run_tags.PROFILE: profile.name},
     )
+    dataset = build_training_dataset(profile)
     return dg.Definitions(
         # One process per run: a step in its own process costs ~1.4 s and re-imports the models
         # (measured), more than most components; stages already group the work.
         executor=dg.in_process_executor,
-        assets=[raw_video, *assets],
+        assets=[raw_video, video_metadata, *assets, *([dataset] if dataset else [])],
         jobs=[process_video, *MAINTENANCE_JOBS],
         sensors=[*build_manifest_sensors(profile), build_bucket_sensor(PROCESS_VIDEO_JOB)],
         schedules=build_maintenance_schedules(),
         resources={
-            "store": store or ArtifactStore(),
-            "catalog": catalog,
-            "gpu": gpu or GpuResource(device=profile.runtime.device, precision=profile.runtime.precision),
+            "store": ArtifactStoreResource.of(store or ArtifactStore()),
+            "catalog": VideoCatalogResource.of(catalog),
+            "gpu": GpuResource.of(gpu or Gpu(device=profile.runtime.device, precision=profile.runtime.precision)),
             "bucket": bucket or VideoBucket(),
             # the index shares the catalog's database, whichever that is
-            "index": index or ArtifactIndex(database_url=catalog.database_url),
+            "index": ArtifactIndexResource.of(index or ArtifactIndex(database_url=catalog.database_url)),
             "retention": retention or RetentionPolicy(),
         },
     )

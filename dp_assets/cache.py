@@ -17,7 +17,7 @@ from dp_assets.profiles import Profile
 from dp_assets.versioning import DATAPROCESSOR_VERSION
 from dp_resources.artifact_index import ArtifactIndex, IndexEntry, IndexKey
 from dp_resources.artifact_store import ArtifactStore, CorruptArtifactError
-from dp_resources.video_catalog import VideoRef
+from dp_resources.video_catalog import VideoInputs, VideoRef
 
 
 class Verdict(str, Enum):
@@ -82,16 +82,16 @@ def check_artifact(store: ArtifactStore, video: VideoRef, component: str, artifa
 
 
 def request_verdict(
-    store: ArtifactStore, index: ArtifactIndex, profile: Profile, video: VideoRef, content_hash: str, now: dt.datetime
+    store: ArtifactStore, index: ArtifactIndex, profile: Profile, video: VideoRef, inputs: VideoInputs, now: dt.datetime
 ) -> RequestVerdict:
     """Serve from the index only when the latest successful run is for this file and these
     versions, younger than the TTL, and every artifact and the manifest are still there."""
     entry = index.lookup(index_key(profile, video))
     if entry is None:
         return RequestVerdict(Verdict.MISSING, f"no successful run with profile {profile.name} at its current versions")
-    if entry.video_content_sha256 != content_hash:
+    if entry.video_content_sha256 != inputs.combined:
         return RequestVerdict(Verdict.STALE, "the video file (or its sidecar) changed since that run", entry)
-    versions = profile.artifact_versions(content_hash)
+    versions = profile.artifact_versions(inputs)
     if entry.artifacts != versions:
         changed = sorted(name for name in versions if entry.artifacts.get(name) != versions[name])
         return RequestVerdict(Verdict.STALE, f"the indexed run has other versions of {', '.join(changed)}", entry)

@@ -66,6 +66,8 @@ class ComponentContext:
     """Everything a compute function may know about the video and where to write."""
 
     video_path: Path
+    # For log lines only: no output may depend on who uploaded the video, because a repost of the
+    # same bytes under another id or platform shares every artifact that does not read the sidecar.
     video_id: str
     platform_id: str
     work_dir: Path  # this component's own artifact folder for extra files (created, empty)
@@ -113,6 +115,10 @@ class ComponentSpec:
     # the transcript) say they tolerate it, and only those may be required on optional inputs.
     accepts_empty_inputs: bool = False
     tolerates_failed_inputs: bool = False
+    # Reads the metadata sidecar next to the video (``<video>.json``: title, description, tags).
+    # Only such components (and what depends on them) change when the sidecar does, so a repost
+    # with another title still reuses every other artifact.
+    reads_sidecar: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

@@ -1,7 +1,7 @@
 """The one place that turns the components of a profile into Dagster assets.
 
-Every component is its own software-defined asset (partitioned by ``video_id``, grouped by
-modality, ``code_version`` from its versions, config hash, sampling policy and model signature)
+Every component is its own software-defined asset (partitioned by video, ``<platform>/<video_id>``,
+grouped by modality, ``code_version`` from its versions, config hash, sampling policy and model signature)
 with an ``empty_reason_valid`` asset check, plus a ``succeeded`` WARN check when it is optional.
 Each stage (``dp_assets.stages``) is one ``multi_asset`` step with ``can_subset=True``; the work
 inside a step is ``dp_assets.video_run.VideoRun``, which knows nothing of Dagster.
@@ -21,15 +21,19 @@ import dagster as dg
 from dp_assets import run_tags
 from dp_assets.contract import EMPTY_REASONS, ComponentResult, Status
 from dp_assets.partitions import video_partitions
-from dp_assets.profiles import RAW_VIDEO, Profile, ResolvedComponent
+from dp_assets.profiles import RAW_VIDEO, VIDEO_METADATA, Profile, ResolvedComponent
 from dp_assets.records import ComponentRecord
 from dp_assets.stages import plan_stages
 from dp_assets.video_run import ComponentOutcome, InputUnavailableError, VideoRun
+from dp_resources.artifact_index import ArtifactIndex
 from dp_resources.artifact_store import ArtifactStore
-from dp_resources.gpu import GpuResource
-from dp_resources.video_catalog import VideoCatalog
+from dp_resources.gpu import Gpu
+from dp_resources.ids import InvalidIdError, VideoKey
+from dp_resources.video_catalog import UnknownVideoError, VideoCatalog, VideoRef
 
 EMPTY_REASON_CHECK = "empty_reason_valid"
+# The data version of the video_metadata source when a video has no sidecar.
+NO_SIDECAR = "none"
 SUCCEEDED_CHECK = "succeeded"
 # Summaries such as a 1280-d mean embedding stay in the artifact; the event log gets the scalars
 # and small structures that the UI can show and plot.
@@ -43,6 +47,7 @@ def _metadata(record: ComponentRecord, result: ComponentResult) -> dict[str, Any
         "empty_reason": record.empty_reason or "",
         "required": not record.optional,
         "cache_hit": record.cache_hit,
+        "reused_from": "" if record.reused_from is None else f"{record.reused_from.platform_id}/{record.reused_from.video_id}",
         "config_hash": record.config_hash,
         "producer_version": record.producer_version,
         "schema_version": record.schema_version,
@@ -126,14 +131,14 @@ def _events(context: dg.AssetExecutionContext, outcome: ComponentOutcome) -> Ite
     """A component's outcome as Dagster sees it: a materialization and its checks, or a failure."""
     component, result, record = outcome.component, outcome.result, outcome.record
     metadata = _metadata(record, result)
-    video_id = context.partition_key
+    video = context.partition_key
     if outcome.failed_required:
         raise dg.Failure(
-            description=f"required component {component.name} failed for video {video_id}: {result.error}",
+            description=f"required component {component.name} failed for video {video}: {result.error}",
             metadata=metadata,
         )
     if result.status is Status.ERROR:
-        context.log.warning(f"partial failure: optional component {component.name} failed for video {video_id}: {result.error}")
+        context.log.warning(f"partial failure: optional component {component.name} failed for video {video}: {result.error}")
         _tag_partial_failure(context, component.name)
     yield dg.MaterializeResult(asset_key=component.name, metadata=metadata, data_version=dg.DataVersion(record.artifact_version))
     selected_checks = context.selected_asset_check_keys
@@ -155,12 +160,19 @@ def _stage_name(components: list[ResolvedComponent]) -> str:
     return f"{components[0].spec.modality.value}_{components[0].name}_stage"
 
 
+def _deps(component: ResolvedComponent) -> list[dg.AssetKey]:
+    deps = [dg.AssetKey(up) for up in component.spec.upstream] or [dg.AssetKey(RAW_VIDEO)]
+    if component.spec.reads_sidecar:
+        deps.append(dg.AssetKey(VIDEO_METADATA))
+    return deps
+
+
 def _build_stage(profile: Profile, components: list[ResolvedComponent]) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
             key=c.name,
             group_name=c.spec.modality.value,
-            deps=[dg.AssetKey(up) for up in c.spec.upstream] or [dg.AssetKey(RAW_VIDEO)],
+            deps=_deps(c),
             code_version=c.code_version,
             description=c.spec.description,
             partitions_def=video_partitions,
@@ -181,13 +193,23 @@ def _build_stage(profile: Profile, components: list[ResolvedComponent]) -> dg.As
         partitions_def=video_partitions,
         pool="gpu" if uses_gpu else None,
     )
-    def _stage(context: dg.AssetExecutionContext, store: ArtifactStore, catalog: VideoCatalog, gpu: GpuResource):
-        video = catalog.get(context.partition_key)
+    def _stage(
+        context: dg.AssetExecutionContext,
+        store: dg.ResourceParam[ArtifactStore],
+        catalog: dg.ResourceParam[VideoCatalog],
+        index: dg.ResourceParam[ArtifactIndex],
+        gpu: dg.ResourceParam[Gpu],
+    ):
+        try:
+            video = catalog.get(VideoKey.parse(context.partition_key))
+        except (InvalidIdError, UnknownVideoError) as exc:
+            raise dg.Failure(description=str(exc)) from None
         try:
             run = VideoRun(
                 profile,
                 store,
                 catalog,
+                index,
                 video,
                 context.run.run_id,
                 gpu.runtime(),
@@ -208,21 +230,43 @@ def _build_stage(profile: Profile, components: list[ResolvedComponent]) -> dg.As
     return _stage
 
 
+def _registered_videos(context, catalog: VideoCatalog) -> dict[str, VideoRef]:
+    """Every partition's catalog entry whose file is still there (the others are logged)."""
+    found = {}
+    for partition_key in context.instance.get_dynamic_partitions(video_partitions.name):
+        try:
+            video = catalog.lookup(VideoKey.parse(partition_key))
+        except InvalidIdError as exc:
+            context.log.warning(str(exc))
+            continue
+        if video is None or not Path(video.uri).is_file():
+            context.log.warning(f"video {partition_key}: {'not in the catalog' if video is None else f'file {video.uri} is missing'}")
+            continue
+        found[partition_key] = video
+    return found
+
+
 @dg.observable_source_asset(
     key=RAW_VIDEO,
     partitions_def=video_partitions,
     group_name="core",
     description="The video file of each partition; its data version is the file's sha256, so a replaced file makes the partition stale.",
 )
-def raw_video(context, catalog: VideoCatalog) -> dg.DataVersionsByPartition:
-    versions = {}
-    for video_id in context.instance.get_dynamic_partitions(video_partitions.name):
-        video = catalog.lookup(video_id)
-        if video is None or not Path(video.uri).is_file():
-            context.log.warning(f"video_id {video_id}: {'not in the catalog' if video is None else f'file {video.uri} is missing'}")
-            continue
-        versions[video_id] = catalog.content_hash(video)
-    return dg.DataVersionsByPartition(versions)
+def raw_video(context, catalog: dg.ResourceParam[VideoCatalog]) -> dg.DataVersionsByPartition:
+    return dg.DataVersionsByPartition({key: catalog.content_hash(video) for key, video in _registered_videos(context, catalog).items()})
+
+
+@dg.observable_source_asset(
+    key=VIDEO_METADATA,
+    partitions_def=video_partitions,
+    group_name="core",
+    description="The metadata sidecar next to each video (<video>.json: title, description, tags); its data version is the "
+    "sidecar's sha256 ('none' without one). Only the components that read it go stale when it changes.",
+)
+def video_metadata(context, catalog: dg.ResourceParam[VideoCatalog]) -> dg.DataVersionsByPartition:
+    return dg.DataVersionsByPartition(
+        {key: catalog.inputs(video).sidecar_sha256 or NO_SIDECAR for key, video in _registered_videos(context, catalog).items()}
+    )
 
 
 def build_component_assets(profile: Profile, granularity: str | None = None) -> list[dg.AssetsDefinition]:

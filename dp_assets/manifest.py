@@ -28,7 +28,8 @@ MANIFEST_FILE = "manifest.json"
 
 
 class Manifest(BaseModel):
-    manifest_version: int = 1
+    # 2: components may carry ``reused_from`` (an artifact adopted from a repost's original)
+    manifest_version: int = 2
     run_id: str
     run_status: Literal["ok", "error"] = Field(description="ok when every required component succeeded")
     dagster_run_status: str
@@ -112,15 +113,15 @@ def finalize_run(
         entries=[entry.model_dump() for entry in manifest.components],
     )
     if index is not None and manifest.run_status == "ok":
-        content_hash = catalog.content_hash(video)
+        inputs = catalog.inputs(video)
         finished_at = finished_at or dt.datetime.now(dt.timezone.utc)
         index.record_success(
             index_key(profile, video),
             run_id=run_id,
             finished_at=finished_at,
-            video_content_sha256=content_hash,
+            video_content_sha256=inputs.combined,
             profile=profile.name,
-            artifacts=profile.artifact_versions(content_hash),
+            artifacts=profile.artifact_versions(inputs),
             components=[e.index_row(run_id, finished_at) for e in manifest.components if e.artifact_version],
         )
     return manifest, path

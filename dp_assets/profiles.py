@@ -32,8 +32,12 @@ from dp_assets.versioning import artifact_version, code_version, config_hash, id
 from dp_core.hashing import canonical_json, sha256_hex
 from dp_resources.models import model_signature
 from dp_resources.settings import current_settings
+from dp_resources.ids import VideoKey
+from dp_resources.video_catalog import VideoInputs
 
 RAW_VIDEO = "raw_video"
+# The metadata sidecar of a video, an input of the components that read it (``reads_sidecar``).
+VIDEO_METADATA = "video_metadata"
 
 
 class ProfileError(ValueError):
@@ -105,12 +109,19 @@ class Profile:
     def __getitem__(self, name: str) -> ResolvedComponent:
         return self.components[name]
 
-    def artifact_versions(self, video_content_hash: str) -> dict[str, str]:
-        """Every component's artifact version for one video (see ``versioning.artifact_version``)."""
+    def artifact_versions(self, inputs: VideoInputs) -> dict[str, str]:
+        """Every component's artifact version for one video (see ``versioning.artifact_version``).
+
+        The video's bytes enter at the root of the graph and the sidecar only where a component
+        reads it, so the same bytes under another id or platform get the same versions (a repost
+        reuses them) and another title changes only the text side.
+        """
         versions: dict[str, str] = {}
         for name, component in self.components.items():
-            inputs = {up: versions[up] for up in component.spec.upstream} or {RAW_VIDEO: video_content_hash}
-            versions[name] = artifact_version(component.code_version, inputs)
+            sources = {up: versions[up] for up in component.spec.upstream} or {RAW_VIDEO: inputs.video_sha256}
+            if component.spec.reads_sidecar and inputs.sidecar_sha256 is not None:
+                sources[VIDEO_METADATA] = inputs.sidecar_sha256
+            versions[name] = artifact_version(component.code_version, sources)
         return versions
 
     @property
@@ -118,11 +129,11 @@ class Profile:
         """The profile-level config hash of the artifact index key: every component's code version."""
         return sha256_hex(canonical_json({name: c.code_version for name, c in self.components.items()}))
 
-    def idempotency_key(self, name: str, platform_id: str, video_id: str) -> dict:
+    def idempotency_key(self, name: str, video: VideoKey) -> dict:
         component = self.components[name]
         return idempotency_key(
-            platform_id=platform_id,
-            video_id=video_id,
+            platform_id=video.platform_id,
+            video_id=video.video_id,
             component=name,
             config_hash=component.config_hash,
             sampling_policy_version=component.sampling_policy_version,

@@ -18,6 +18,14 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
+class ReusedFrom(BaseModel):
+    """The video (and its run) whose artifact a repost adopted instead of recomputing it."""
+
+    platform_id: str
+    video_id: str
+    run_id: str
+
+
 class ComponentRecord(BaseModel):
     component: str
     modality: str
@@ -32,6 +40,9 @@ class ComponentRecord(BaseModel):
     peak_rss_delta_mb: float | None = Field(default=None, description="peak_rss_mb minus resident memory when the component started")
     peak_gpu_mb: float | None = Field(default=None, description="peak CUDA memory allocated by torch, when a GPU was used")
     cache_hit: bool = False
+    reused_from: ReusedFrom | None = Field(
+        default=None, description="set when this artifact was adopted from another video with the same content (a repost)"
+    )
     artifact_version: str | None = Field(default=None, description="code version plus upstream lineage; the artifact folder name")
     idempotency_key_hash: str | None = Field(default=None, description="sha256 of the idempotency key (docs/design.md)")
     artifact_dir: str | None = None
@@ -53,6 +64,7 @@ class ComponentRecord(BaseModel):
         cached: bool = False,
         artifact_version: str | None = None,
         idempotency_key_hash: str | None = None,
+        reused_from: ReusedFrom | None = None,
     ) -> "ComponentRecord":
         """The record of ``component``; ``result=None`` records a component that never ran."""
         return cls(
@@ -69,6 +81,7 @@ class ComponentRecord(BaseModel):
             peak_rss_delta_mb=_rounded(metrics.peak_rss_delta_mb, 1) if metrics else None,
             peak_gpu_mb=_rounded(metrics.peak_gpu_mb, 1) if metrics else None,
             cache_hit=cached,
+            reused_from=reused_from,
             artifact_version=artifact_version,
             idempotency_key_hash=idempotency_key_hash,
             artifact_dir=str(artifact_dir) if artifact_dir else None,

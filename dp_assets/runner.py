@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -20,31 +19,21 @@ import dagster as dg
 from dp_assets import run_tags
 from dp_assets.assembly import PROCESS_VIDEO_JOB, build_definitions
 from dp_assets.cache import Verdict, request_verdict
+from dp_assets.factory import NO_SIDECAR
 from dp_assets.liveness import owner_tags, release_dead_runs
-from dp_assets.manifest import Manifest, finalize_run
-from dp_assets.partitions import VIDEO_PARTITIONS_NAME
-from dp_assets.profiles import RAW_VIDEO, Profile
+from dp_assets.manifest import finalize_run
+from dp_assets.partitions import VIDEO_PARTITIONS_NAME, add_video_partitions, sync_video_partitions
+from dp_assets.profiles import RAW_VIDEO, VIDEO_METADATA, Profile
+from dp_assets.serving import ProcessOutcome, serve_cached
 from dp_resources.artifact_index import ArtifactIndex, utcnow
 from dp_resources.artifact_store import ArtifactStore
-from dp_resources.gpu import GpuResource, configure_gpu_pool
+from dp_resources.gpu import Gpu, configure_gpu_pool
+from dp_resources.ids import VideoKey
 from dp_resources.instance import open_instance
-from dp_resources.video_catalog import VideoCatalog
+from dp_resources.video_catalog import VideoCatalog, VideoInputs
 
 
 log = logging.getLogger("dataprocessor")
-
-
-@dataclass
-class ProcessOutcome:
-    manifest: Manifest
-    manifest_path: Path
-    run_id: str
-    served_from_cache: bool = False
-    evicted: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.manifest.run_status == "ok"
 
 
 def _first_failure(result: dg.ExecuteInProcessResult) -> str | None:
@@ -60,27 +49,32 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str | None:
     return None
 
 
-def observe_raw_video(instance: dg.DagsterInstance, video_id: str, content_hash: str) -> None:
-    """Tell Dagster the file's data version, so a replaced file shows its partition as stale."""
-    latest = instance.get_latest_data_version_record(dg.AssetKey(RAW_VIDEO), is_source=True, partition_key=video_id)
+def _observe(instance: dg.DagsterInstance, asset: str, partition: str, data_version: str) -> None:
+    latest = instance.get_latest_data_version_record(dg.AssetKey(asset), is_source=True, partition_key=partition)
     observation = latest.asset_observation if latest is not None else None
-    if observation is not None and observation.data_version == content_hash:
+    if observation is not None and observation.data_version == data_version:
         return
     instance.report_runless_asset_event(
-        dg.AssetObservation(asset_key=RAW_VIDEO, partition=video_id, tags={"dagster/data_version": content_hash})
+        dg.AssetObservation(asset_key=asset, partition=partition, tags={"dagster/data_version": data_version})
     )
+
+
+def observe_sources(instance: dg.DagsterInstance, video: VideoKey, inputs: VideoInputs) -> None:
+    """Tell Dagster the data versions of the video file and its sidecar, so a replaced file (or
+    an edited sidecar) shows the partitions that depend on it as stale."""
+    _observe(instance, RAW_VIDEO, video.partition_key, inputs.video_sha256)
+    _observe(instance, VIDEO_METADATA, video.partition_key, inputs.sidecar_sha256 or NO_SIDECAR)
 
 
 def process_video(
     path: Path,
-    video_id: str,
-    platform_id: str,
+    video: VideoKey,
     profile: Profile,
     instance: dg.DagsterInstance | None = None,
     store: ArtifactStore | None = None,
     catalog: VideoCatalog | None = None,
     index: ArtifactIndex | None = None,
-    gpu: GpuResource | None = None,
+    gpu: Gpu | None = None,
     dagster_log_level: str = "WARNING",
     now: dt.datetime | None = None,
 ) -> ProcessOutcome:
@@ -89,29 +83,27 @@ def process_video(
     index = index or ArtifactIndex(database_url=catalog.database_url)
     clock_injected = now is not None
     now = now or utcnow()
-    with index.video_lock(platform_id, video_id):
-        video = catalog.register(video_id, platform_id, str(Path(path).resolve()))
-        content_hash = catalog.content_hash(video)
-        verdict = request_verdict(store, index, profile, video, content_hash, now)
-        if verdict.servable:
-            cached = Manifest.model_validate_json(verdict.manifest_path.read_text(encoding="utf-8"))
-            manifest = cached.model_copy(update={"components": [c.served_from_cache() for c in cached.components]})
-            index.touch(platform_id, video_id, now)
-            run_id = verdict.entry.latest_success_run_id
-            return ProcessOutcome(manifest=manifest, manifest_path=verdict.manifest_path, run_id=run_id, served_from_cache=True)
+    with index.video_lock(video):
+        cached = serve_cached(path, video, profile, store, catalog, index, now)
+        if cached is not None:
+            return cached
+        ref = catalog.get(video)
+        inputs = catalog.inputs(ref)
+        verdict = request_verdict(store, index, profile, ref, inputs, now)
 
-        gpu = gpu or GpuResource(device=profile.runtime.device, precision=profile.runtime.precision)
+        gpu = gpu or Gpu(device=profile.runtime.device, precision=profile.runtime.precision)
         instance = instance or open_instance()
         for run_id in release_dead_runs(instance):
             log.warning(f"released the pool slots of run {run_id}: its process is gone")
         configure_gpu_pool(instance, gpu)
-        if not instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, video_id):
-            instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
-        observe_raw_video(instance, video_id, content_hash)
-        defs = build_definitions(profile, store=store, catalog=catalog, gpu=gpu)
+        sync_video_partitions(instance, catalog)
+        if not instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, video.partition_key):
+            add_video_partitions(instance, [video.partition_key])
+        observe_sources(instance, video, inputs)
+        defs = build_definitions(profile, store=store, catalog=catalog, gpu=gpu, index=index)
         tags = {
-            run_tags.VIDEO_ID: video_id,
-            run_tags.PLATFORM_ID: platform_id,
+            run_tags.VIDEO_ID: video.video_id,
+            run_tags.PLATFORM_ID: video.platform_id,
             run_tags.FINALIZED_BY: run_tags.FINALIZED_BY_DP_PROCESS,  # the manifest sensors leave this run alone
             **owner_tags(),
         }
@@ -119,7 +111,7 @@ def process_video(
             tags[run_tags.FORCE_RECOMPUTE] = "true"
         result = defs.resolve_job_def(PROCESS_VIDEO_JOB).execute_in_process(
             instance=instance,
-            partition_key=video_id,
+            partition_key=video.partition_key,
             raise_on_error=False,
             tags=tags,
             run_config={"loggers": {"console": {"config": {"log_level": dagster_log_level}}}},
@@ -129,14 +121,14 @@ def process_video(
             store,
             catalog,
             profile,
-            video,
+            ref,
             result.run_id,
             status,
             None if result.success else _first_failure(result),
             index=index,
             finished_at=now if clock_injected else None,
         )
-        evicted: list[tuple[str, str]] = []
+        evicted: list[VideoKey] = []
         if manifest.run_status == "ok":
-            evicted = index.evict_over_limit(store, keep=(platform_id, video_id))
+            evicted = index.evict_over_limit(store, keep=video)
         return ProcessOutcome(manifest=manifest, manifest_path=manifest_path, run_id=result.run_id, evicted=tuple(evicted))

@@ -14,6 +14,7 @@ from dp_assets.manifest import finalize_run
 from dp_assets.profiles import Profile
 from dp_resources.artifact_index import ArtifactIndex
 from dp_resources.artifact_store import ArtifactStore
+from dp_resources.ids import InvalidIdError, VideoKey
 from dp_resources.video_catalog import VideoCatalog
 
 
@@ -27,19 +28,22 @@ def _finalize(
     error: str | None,
 ) -> dg.SkipReason | None:
     run = context.dagster_run
-    video_id = run.tags.get(run_tags.PARTITION)
-    if not video_id:
-        return dg.SkipReason(f"run {run.run_id} has no video_id partition; nothing to finalize")
-    video = catalog.lookup(video_id)
-    if video is None:
-        return dg.SkipReason(f"run {run.run_id}: video_id {video_id!r} is not in the catalog")
+    partition = run.tags.get(run_tags.PARTITION)
+    if not partition:
+        return dg.SkipReason(f"run {run.run_id} has no video partition; nothing to finalize")
     if run.tags.get(run_tags.FINALIZED_BY) == run_tags.FINALIZED_BY_DP_PROCESS:
         return dg.SkipReason(f"run {run.run_id} was finalized by dp process")
+    try:
+        video = catalog.lookup(VideoKey.parse(partition))
+    except InvalidIdError as exc:
+        return dg.SkipReason(f"run {run.run_id}: {exc}")
+    if video is None:
+        return dg.SkipReason(f"run {run.run_id}: video {partition!r} is not in the catalog")
     manifest, path = finalize_run(store, catalog, profile, video, run.run_id, status, error, index=index)
     if manifest.run_status == "ok":
-        for platform_id, evicted in index.evict_over_limit(store, keep=(video.platform_id, video.video_id)):
-            context.log.info(f"evicted least recently used video {platform_id}/{evicted} (cache limit)")
-    context.log.info(f"manifest for run {run.run_id} ({video_id}, {manifest.run_status}): {path}")
+        for evicted in index.evict_over_limit(store, keep=video.key):
+            context.log.info(f"evicted least recently used video {evicted} (cache limit)")
+    context.log.info(f"manifest for run {run.run_id} ({partition}, {manifest.run_status}): {path}")
     return None
 
 
@@ -50,7 +54,12 @@ def build_manifest_sensors(profile: Profile) -> list[dg.SensorDefinition]:
         description="Writes manifest.json and the component rows of every successful run.",
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
-    def manifest_on_success(context: dg.RunStatusSensorContext, store: ArtifactStore, catalog: VideoCatalog, index: ArtifactIndex):
+    def manifest_on_success(
+        context: dg.RunStatusSensorContext,
+        store: dg.ResourceParam[ArtifactStore],
+        catalog: dg.ResourceParam[VideoCatalog],
+        index: dg.ResourceParam[ArtifactIndex],
+    ):
         return _finalize(context, profile, store, catalog, index, "SUCCESS", None)
 
     @dg.run_failure_sensor(
@@ -58,7 +67,12 @@ def build_manifest_sensors(profile: Profile) -> list[dg.SensorDefinition]:
         description="Writes manifest.json (saying what failed and why) and the component rows of every failed run.",
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
-    def manifest_on_failure(context: dg.RunFailureSensorContext, store: ArtifactStore, catalog: VideoCatalog, index: ArtifactIndex):
+    def manifest_on_failure(
+        context: dg.RunFailureSensorContext,
+        store: dg.ResourceParam[ArtifactStore],
+        catalog: dg.ResourceParam[VideoCatalog],
+        index: dg.ResourceParam[ArtifactIndex],
+    ):
         message = context.failure_event.message if context.failure_event else None
         return _finalize(context, profile, store, catalog, index, "FAILURE", message)
 

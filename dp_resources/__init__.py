@@ -1,7 +1,7 @@
-"""Dagster resources of DataProcessor: artifacts, the video catalog, the index, GPU, models, settings.
+"""The stores and settings of DataProcessor: artifacts, the video catalog, the index, GPU, models.
 
-Attributes load on first use (PEP 562), so importing one submodule (``dp_resources.models``,
-``dp_resources.settings``) does not import Dagster.
+They are plain Python; ``dp_resources.resources`` wraps them as Dagster resources. Attributes load
+on first use (PEP 562), so importing one submodule does not import the others.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ _EXPORTS = {
     "ArtifactStore": "dp_resources.artifact_store",
     "VideoCatalog": "dp_resources.video_catalog",
     "VideoRef": "dp_resources.video_catalog",
+    "VideoKey": "dp_resources.ids",
     "dp_home": "dp_resources.settings",
 }
 

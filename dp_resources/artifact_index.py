@@ -4,8 +4,11 @@ Run rows are keyed by ``(platform_id, video_id, config_hash, sampling_policy_ver
 dataprocessor_version)`` → ``latest_success_run_id``, finish time and the artifact version of every
 component; component rows by the idempotency key (plus the artifact version, which adds the
 lineage). A request is served from cache while the latest successful run is younger than
-``cache_ttl_days``. The heavy layer keeps the ``max_videos`` most recently used video ids;
-evicting one removes its artifacts, frames and index rows together.
+``cache_ttl_days``. The heavy layer keeps the ``max_videos`` most recently used videos (each
+``(platform_id, video_id)`` counts once, a repost too); evicting one removes its artifacts, frames
+and index rows together. Component rows also say which video already holds an artifact version,
+so a repost of the same bytes adopts it instead of recomputing (``donors``).
+Plain Python (no Dagster); ``dp_resources.resources`` wraps it for Dagster.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import sqlalchemy as sa
-from dagster import ConfigurableResource
-from pydantic import PositiveFloat, PositiveInt
+from pydantic import BaseModel, PositiveFloat, PositiveInt
 
 from dp_resources.artifact_store import ArtifactStore
 from dp_resources.database import artifact_runs, component_artifacts, engine_for, video_usage
+from dp_resources.ids import VideoKey
 from dp_resources.settings import dp_home, resource_field
 
 
@@ -50,6 +53,31 @@ class IndexKey:
     def where(self):
         return sa.and_(*(getattr(artifact_runs.c, f) == getattr(self, f) for f in self.__dataclass_fields__))
 
+    @property
+    def video(self) -> VideoKey:
+        return VideoKey(self.platform_id, self.video_id)
+
+
+@dataclass(frozen=True)
+class Donor:
+    """A video that already holds an artifact version (found for a repost of the same bytes)."""
+
+    video: VideoKey
+    run_id: str
+    artifact_dir: Path
+    created_at: dt.datetime
+
+
+def _entry(row) -> "IndexEntry":
+    return IndexEntry(
+        key=IndexKey(row.platform_id, row.video_id, row.config_hash, row.sampling_policy_version, row.dataprocessor_version),
+        latest_success_run_id=row.latest_success_run_id,
+        finished_at=_aware(row.finished_at),
+        video_content_sha256=row.video_content_sha256,
+        profile=row.profile,
+        artifacts=dict(row.artifacts),
+    )
+
 
 @dataclass(frozen=True)
 class IndexEntry:
@@ -64,7 +92,11 @@ class IndexEntry:
         return (now or utcnow()) - self.finished_at
 
 
-class ArtifactIndex(ConfigurableResource):
+def _video(table: sa.Table, key: VideoKey):
+    return (table.c.platform_id == key.platform_id) & (table.c.video_id == key.video_id)
+
+
+class ArtifactIndex(BaseModel):
     database_url: str = resource_field("database_url")
     cache_ttl_days: PositiveFloat = resource_field("cache_ttl_days")
     max_videos: PositiveInt = resource_field("max_videos")
@@ -77,33 +109,43 @@ class ArtifactIndex(ConfigurableResource):
     def lookup(self, key: IndexKey) -> IndexEntry | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(artifact_runs).where(key.where())).first()
-        if row is None:
-            return None
-        return IndexEntry(
-            key=key,
-            latest_success_run_id=row.latest_success_run_id,
-            finished_at=_aware(row.finished_at),
-            video_content_sha256=row.video_content_sha256,
-            profile=row.profile,
-            artifacts=dict(row.artifacts),
-        )
+        return None if row is None else _entry(row)
 
-    def latest_for_video(self, video_id: str) -> list[IndexEntry]:
+    def latest_for_video(self, video: VideoKey) -> list[IndexEntry]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(artifact_runs).where(artifact_runs.c.video_id == video_id).order_by(artifact_runs.c.finished_at.desc())
-            ).all()
-        return [
-            IndexEntry(
-                key=IndexKey(r.platform_id, r.video_id, r.config_hash, r.sampling_policy_version, r.dataprocessor_version),
-                latest_success_run_id=r.latest_success_run_id,
-                finished_at=_aware(r.finished_at),
-                video_content_sha256=r.video_content_sha256,
-                profile=r.profile,
-                artifacts=dict(r.artifacts),
-            )
-            for r in rows
-        ]
+            rows = conn.execute(sa.select(artifact_runs).where(_video(artifact_runs, video)).order_by(artifact_runs.c.finished_at.desc())).all()
+        return [_entry(r) for r in rows]
+
+    def entries(
+        self, config_hash: str, sampling_policy_version: str, dataprocessor_version: str, since: dt.datetime | None = None
+    ) -> list[IndexEntry]:
+        """Every video's latest successful run at these versions (one per video), oldest first."""
+        query = sa.select(artifact_runs).where(
+            (artifact_runs.c.config_hash == config_hash)
+            & (artifact_runs.c.sampling_policy_version == sampling_policy_version)
+            & (artifact_runs.c.dataprocessor_version == dataprocessor_version)
+        )
+        if since is not None:
+            query = query.where(artifact_runs.c.finished_at >= since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(artifact_runs.c.finished_at, artifact_runs.c.platform_id, artifact_runs.c.video_id)).all()
+        return [_entry(r) for r in rows]
+
+    def donors(
+        self, component: str, artifact_version: str, exclude: VideoKey, created_since: dt.datetime | None = None
+    ) -> list[Donor]:
+        """Other videos that hold ``component`` at ``artifact_version`` (newest first), created
+        at or after ``created_since`` when given."""
+        t = component_artifacts
+        query = sa.select(t.c.platform_id, t.c.video_id, t.c.run_id, t.c.artifact_dir, t.c.created_at).where(
+            (t.c.component == component) & (t.c.artifact_version == artifact_version) & (t.c.status != "error")
+        )
+        if created_since is not None:
+            query = query.where(t.c.created_at >= created_since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.c.created_at.desc())).all()
+        found = [Donor(VideoKey(r.platform_id, r.video_id), r.run_id, Path(r.artifact_dir), _aware(r.created_at)) for r in rows]
+        return [d for d in found if d.video != exclude]
 
     def is_fresh(self, entry: IndexEntry, now: dt.datetime | None = None) -> bool:
         return entry.age(now) < dt.timedelta(days=self.cache_ttl_days)
@@ -134,19 +176,25 @@ class ArtifactIndex(ConfigurableResource):
                 )
             )
             for row in components:
-                ident = (
-                    (component_artifacts.c.platform_id == key.platform_id)
-                    & (component_artifacts.c.video_id == key.video_id)
-                    & (component_artifacts.c.component == row["component"])
-                    & (component_artifacts.c.artifact_version == row["artifact_version"])
-                )
-                conn.execute(sa.delete(component_artifacts).where(ident))
-                conn.execute(sa.insert(component_artifacts).values(platform_id=key.platform_id, video_id=key.video_id, **row))
+                self._put_artifact(conn, key.video, row)
             self._touch(conn, key.platform_id, key.video_id, finished_at)
 
-    def touch(self, platform_id: str, video_id: str, now: dt.datetime | None = None) -> None:
+    def record_artifact(self, video: VideoKey, row: dict[str, Any]) -> None:
+        """A component row as soon as its artifact is committed, so a repost processed before this
+        run ends (or after it failed elsewhere) can already adopt it."""
         with self.engine.begin() as conn:
-            self._touch(conn, platform_id, video_id, now or utcnow())
+            self._put_artifact(conn, video, row)
+
+    @staticmethod
+    def _put_artifact(conn: sa.Connection, video: VideoKey, row: dict[str, Any]) -> None:
+        t = component_artifacts
+        ident = _video(t, video) & (t.c.component == row["component"]) & (t.c.artifact_version == row["artifact_version"])
+        conn.execute(sa.delete(t).where(ident))
+        conn.execute(sa.insert(t).values(platform_id=video.platform_id, video_id=video.video_id, **row))
+
+    def touch(self, video: VideoKey, now: dt.datetime | None = None) -> None:
+        with self.engine.begin() as conn:
+            self._touch(conn, video.platform_id, video.video_id, now or utcnow())
 
     @staticmethod
     def _touch(conn: sa.Connection, platform_id: str, video_id: str, now: dt.datetime) -> None:
@@ -159,44 +207,46 @@ class ArtifactIndex(ConfigurableResource):
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(video_usage)).scalar_one()
 
-    def evict_over_limit(self, store: ArtifactStore, keep: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+    def evict_over_limit(self, store: ArtifactStore, keep: VideoKey | None = None) -> list[VideoKey]:
         """Evict the least recently used videos beyond ``max_videos`` (never ``keep``)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(video_usage.c.platform_id, video_usage.c.video_id)
-                .order_by(video_usage.c.last_used_at.desc(), video_usage.c.video_id)
+                .order_by(video_usage.c.last_used_at.desc(), video_usage.c.platform_id, video_usage.c.video_id)
                 .offset(self.max_videos)
             ).all()
-        victims = [(r.platform_id, r.video_id) for r in rows if (r.platform_id, r.video_id) != keep]
-        for platform_id, video_id in victims:
-            self.evict(store, platform_id, video_id)
+        victims = [VideoKey(r.platform_id, r.video_id) for r in rows]
+        victims = [v for v in victims if v != keep]
+        for video in victims:
+            self.evict(store, video)
         return victims
 
-    def evict(self, store: ArtifactStore, platform_id: str, video_id: str) -> None:
+    def evict(self, store: ArtifactStore, video: VideoKey) -> None:
         """Remove a video's artifacts, frames and index rows together; Dagster history is kept.
 
         The folders are first renamed out of sight (atomic), then the rows go in one transaction,
         then the files are deleted: a crash in between leaves rows that point to nothing (a cache
         miss, recomputed) or hidden folders that the next eviction sweeps, never a visible
-        artifact without its rows.
+        artifact without its rows. A repost keeps its own hard links to shared files, so evicting
+        the original never takes the repost's artifacts away.
         """
         hidden = []
-        for folder in (store.video_dir(platform_id, video_id), Path(store.frames_root) / platform_id / video_id):
+        for folder in (store.video_dir(video.platform_id, video.video_id), store.frames_video_dir(video.platform_id, video.video_id)):
             if folder.exists():
                 target = folder.with_name(f".evicted-{folder.name}-{uuid.uuid4().hex}")
                 os.replace(folder, target)
                 hidden.append(target)
         with self.engine.begin() as conn:
             for table in (artifact_runs, component_artifacts, video_usage):
-                conn.execute(sa.delete(table).where((table.c.platform_id == platform_id) & (table.c.video_id == video_id)))
+                conn.execute(sa.delete(table).where(_video(table, video)))
         for target in hidden:
             shutil.rmtree(target, ignore_errors=True)
 
     # -- one writer per video --------------------------------------------------------------
     @contextlib.contextmanager
-    def video_lock(self, platform_id: str, video_id: str) -> Iterator[None]:
+    def video_lock(self, video: VideoKey) -> Iterator[None]:
         """Held while a video is computed, so a second request waits and then reuses the result."""
-        name = f"{platform_id}/{video_id}"
+        name = video.partition_key
         if self.engine.dialect.name == "postgresql":
             lock_id = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
             with self.engine.connect() as conn:

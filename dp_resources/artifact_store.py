@@ -4,6 +4,11 @@ A folder is built under a temporary name and renamed into place once complete, s
 sees a half-written artifact; ``result.json`` carries the sha256 of every file so "valid" can be
 checked. Frames live under a separate root because they are deleted after the retention period
 while the (small) features stay.
+
+A repost (the same bytes under another id or platform) adopts a verified artifact of the
+original instead of recomputing it: the files are hard-linked (copied across filesystems) into
+the repost's own folder, so evicting either video never takes the other's files away.
+Plain Python (no Dagster); ``dp_resources.resources`` wraps it for Dagster.
 """
 
 from __future__ import annotations
@@ -17,18 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from dp_core.contract import ComponentResult, Status
-from dp_resources.ids import check_id
+from dp_resources.ids import VideoKey, check_id
 from dp_resources.settings import dp_home
 
 RESULT_FILE = "result.json"
 DATA_FILE = "data.parquet"
 
 
-def _default_root(sub: str) -> str:
+def default_root(sub: str) -> str:
     return str(dp_home() / sub)
 
 
@@ -50,13 +54,26 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
+def _link_file(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem, or one without hard links
+        shutil.copy2(source, target)
+
+
 class CorruptArtifactError(Exception):
     pass
 
 
-class ArtifactStore(ConfigurableResource):
-    root: str = Field(default_factory=lambda: _default_root("artifacts"), description="root folder of component artifacts")
-    frames_root: str = Field(default_factory=lambda: _default_root("frames"), description="root folder of decoded frames (retention-managed)")
+def link_or_copy_tree(source: Path, target: Path) -> None:
+    """Recreate ``source`` at ``target`` with hard links (a copy where the filesystem cannot link)."""
+
+    shutil.copytree(source, target, copy_function=lambda src, dst: _link_file(Path(src), Path(dst)), dirs_exist_ok=True)
+
+
+class ArtifactStore(BaseModel):
+    root: str = Field(default_factory=lambda: default_root("artifacts"), description="root folder of component artifacts")
+    frames_root: str = Field(default_factory=lambda: default_root("frames"), description="root folder of decoded frames (retention-managed)")
 
     def video_dir(self, platform_id: str, video_id: str) -> Path:
         return Path(self.root) / check_id("platform_id", platform_id) / check_id("video_id", video_id)
@@ -66,6 +83,9 @@ class ArtifactStore(ConfigurableResource):
 
     def frames_dir(self, platform_id: str, video_id: str, artifact_version: str) -> Path:
         return Path(self.frames_root) / check_id("platform_id", platform_id) / check_id("video_id", video_id) / artifact_version
+
+    def frames_video_dir(self, platform_id: str, video_id: str) -> Path:
+        return Path(self.frames_root) / check_id("platform_id", platform_id) / check_id("video_id", video_id)
 
     def run_dir(self, platform_id: str, video_id: str, run_id: str) -> Path:
         return self.video_dir(platform_id, video_id) / "runs" / run_id
@@ -98,6 +118,10 @@ class ArtifactStore(ConfigurableResource):
             **extra,
         }
         write_json_atomic(staging / RESULT_FILE, payload)
+        return self._publish(staging, final)
+
+    @staticmethod
+    def _publish(staging: Path, final: Path) -> Path:
         if final.exists():
             # Replacing an invalid artifact: move it aside first so ``final`` is never half-old.
             trash = final.with_name(f".{final.name}.{uuid.uuid4().hex}.old")
@@ -106,7 +130,40 @@ class ArtifactStore(ConfigurableResource):
         os.replace(staging, final)
         return final
 
-    def read(self, folder: Path, verify: bool = True, quick: bool = False) -> ComponentResult:
+    def adopt(self, donor_dir: Path, donor: VideoKey, final: Path, adopter: VideoKey, extra: dict[str, Any]) -> Path:
+        """Give ``adopter`` its own copy of a donor's verified artifact (a repost), by hard links.
+
+        Files inside the artifact folder are linked as they are. A file it names under the donor's
+        frames folder (``frames_dir``) is linked into the adopter's frames folder and the name
+        rewritten, so the adopter never depends on the donor's folders staying.
+        """
+        staging = self.staging_dir(final)
+        payload = json.loads((donor_dir / RESULT_FILE).read_text(encoding="utf-8"))
+        for path in donor_dir.rglob("*"):
+            if path.is_file() and path.name != RESULT_FILE:
+                target = staging / path.relative_to(donor_dir)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _link_file(path, target)
+        donor_frames = self.frames_video_dir(donor.platform_id, donor.video_id)
+        own_frames = self.frames_video_dir(adopter.platform_id, adopter.video_id)
+        files = dict(payload.get("files", {}))
+        for name, value in files.items():
+            path = Path(value)
+            if path.is_absolute() and path.is_relative_to(donor_frames):
+                target = own_frames / path.relative_to(donor_frames)
+                if path.is_dir():
+                    frames_staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.staging")
+                    link_or_copy_tree(path, frames_staging)
+                    self._publish(frames_staging, target)
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _link_file(path, target)
+                files[name] = str(target)
+        payload.update(files=files, **extra)
+        write_json_atomic(staging / RESULT_FILE, payload)
+        return self._publish(staging, final)
+
+    def read(self, folder: Path, verify: bool = True, quick: bool = False, load_table: bool = True) -> ComponentResult:
         """Load an artifact; ``verify`` checks every file's sha256, or only its size if ``quick``.
 
         The quick check serves repeated requests from the index without hashing large files (a
@@ -130,7 +187,7 @@ class ArtifactStore(ConfigurableResource):
                 path = folder / name
                 if not path.is_file() or file_sha256(path) != expected:
                     raise CorruptArtifactError(f"{path}: missing or checksum mismatch")
-        table = pq.read_table(folder / DATA_FILE) if (folder / DATA_FILE).is_file() else None
+        table = pq.read_table(folder / DATA_FILE) if load_table and (folder / DATA_FILE).is_file() else None
         files = {k: str(folder / v) if not Path(v).is_absolute() else v for k, v in payload.get("files", {}).items()}
         if verify:
             # e.g. frames_dir removed by the retention schedule: the artifact can no longer serve

@@ -1,10 +1,11 @@
-"""The GPU resource: which device model-backed components use, at which precision, how many at once.
+"""The GPU settings: which device model-backed components use, at which precision, how many at once.
 
 ``device: auto`` picks ``cuda:0`` when torch sees a CUDA device, else ``cpu``; torch is imported
 only when the CUDA driver reports a device, so a CPU machine never pays for importing it. The
 concurrency limit is enforced by Dagster's ``gpu`` pool (see README "GPU"), so it holds across runs;
 ``gpu_max_concurrent: auto`` is 1 below 24 GiB of VRAM, else one slot per 24 GiB (at most 4),
 because every slot may hold its own copy of the largest model plus a batch of frames.
+Plain Python (no Dagster); ``dp_resources.resources.GpuResource`` wraps it for Dagster.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 import ctypes
 from functools import cache
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from dp_core.contract import Runtime
 from dp_resources.settings import Device, GpuLimit, Precision, current_settings
@@ -55,7 +55,7 @@ def cuda_available() -> bool:
     return bool(torch is not None and torch.cuda.is_available())
 
 
-class GpuResource(ConfigurableResource):
+class Gpu(BaseModel):
     device: Device = Field(default="auto", description="auto | cpu | cuda:N")
     precision: Precision = Field(default="auto", description="auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16")
     gpu_max_concurrent: GpuLimit = Field(default="auto", description="auto | N: GPU steps in flight across all runs")
@@ -87,16 +87,16 @@ class GpuResource(ConfigurableResource):
         return max(1, min(MAX_AUTO_SLOTS, int(vram_gib // VRAM_PER_SLOT_GIB)))
 
 
-def gpu_from_env() -> GpuResource:
+def gpu_from_env() -> Gpu:
     """The GPU settings of this deployment: ``DP_DEVICE``, ``DP_PRECISION``, ``DP_GPU_MAX_CONCURRENT``."""
     settings = current_settings()
-    return GpuResource(device=settings.device, precision=settings.precision, gpu_max_concurrent=settings.gpu_max_concurrent)
+    return Gpu(device=settings.device, precision=settings.precision, gpu_max_concurrent=settings.gpu_max_concurrent)
 
 
 GPU_POOL = "gpu"
 
 
-def configure_gpu_pool(instance, gpu: GpuResource) -> int:
+def configure_gpu_pool(instance, gpu: Gpu) -> int:
     """Set the instance's ``gpu`` pool limit to ``gpu_max_concurrent`` (what `dagster instance
     concurrency set gpu N` does), so the limit holds across every run of the deployment."""
     limit = gpu.max_concurrent()

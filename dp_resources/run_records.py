@@ -8,6 +8,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from dp_resources.database import component_runs, engine_for
+from dp_resources.ids import VideoKey
 
 
 def record_components(
@@ -27,9 +28,10 @@ def record_components(
             conn.execute(sa.insert(component_runs), rows)
 
 
-def component_history(database_url: str, video_id: str) -> list[dict[str, Any]]:
+def component_history(database_url: str, video: VideoKey) -> list[dict[str, Any]]:
+    t = component_runs
     with engine_for(database_url).connect() as conn:
         result = conn.execute(
-            sa.select(component_runs).where(component_runs.c.video_id == video_id).order_by(component_runs.c.recorded_at)
+            sa.select(t).where((t.c.platform_id == video.platform_id) & (t.c.video_id == video.video_id)).order_by(t.c.recorded_at)
         )
         return [dict(row._mapping) for row in result]

@@ -84,6 +84,7 @@ _DERIVED: dict[str, tuple[str, Callable[[Settings], Any]]] = {
     ),
     "bucket_url": ("<DP_HOME>/bucket", lambda s: str(s.home / "bucket")),
     "bucket_cache_dir": ("<DP_HOME>/bucket_cache", lambda s: str(s.home / "bucket_cache")),
+    "export_dir": ("<DP_HOME>/exports/training_dataset", lambda s: s.home / "exports" / "training_dataset"),
 }
 
 
@@ -148,6 +149,11 @@ class Settings(BaseModel):
         default=7.0, alias="DP_FRAMES_RETENTION_DAYS", description="frames folders older than this (days) are deleted by frames_cleanup"
     )
 
+    # -- the training dataset ---------------------------------------------------------------
+    export_dir: Path = _derived(
+        "DP_EXPORT_DIR", "where the training_dataset asset (materialized from the UI) writes the Parquet dataset"
+    )
+
     # -- the bucket the ingest sensor watches -----------------------------------------------
     bucket_url: str = _derived(
         "DP_BUCKET_URL", "local folder or fsspec URL (s3://bucket/prefix) laid out as <platform_id>/<video_id>.<ext>"
@@ -177,7 +183,7 @@ class Settings(BaseModel):
         default=30, alias="DP_BUCKET_SENSOR_INTERVAL_S", description="seconds between two evaluations of the bucket sensor"
     )
 
-    @field_validator("home", "dagster_home")
+    @field_validator("home", "dagster_home", "export_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.resolve()

@@ -12,6 +12,10 @@ from dp_assets.profiles import Profile, load_profile
 from dp_assets.runner import ProcessOutcome, process_video
 from dp_resources import ArtifactStore, VideoCatalog
 from dp_resources.artifact_index import ArtifactIndex
+from dp_resources.ids import VideoKey
+from dp_resources.video_catalog import VideoRef
+
+PLATFORM = "test"
 
 
 class Pipeline:
@@ -23,13 +27,17 @@ class Pipeline:
         self.instance = dg.DagsterInstance.ephemeral()
 
     def process(
-        self, path: Path, video_id: str | None = None, profile: str | Profile = "skeleton", now: dt.datetime | None = None
+        self,
+        path: Path,
+        video_id: str | None = None,
+        profile: str | Profile = "skeleton",
+        now: dt.datetime | None = None,
+        platform_id: str = PLATFORM,
     ) -> ProcessOutcome:
         resolved = profile if isinstance(profile, Profile) else load_profile(profile)
         return process_video(
             path,
-            video_id or path.stem,
-            "test",
+            VideoKey(platform_id, video_id or path.stem),
             resolved,
             instance=self.instance,
             store=self.store,
@@ -37,6 +45,9 @@ class Pipeline:
             index=self.index,
             now=now,
         )
+
+    def video(self, video_id: str, platform_id: str = PLATFORM) -> VideoRef:
+        return self.catalog.get(VideoKey(platform_id, video_id))
 
     @staticmethod
     def entry(outcome: ProcessOutcome, component: str):

@@ -8,6 +8,7 @@ import pytest
 
 from dp_assets.cache import Verdict, check_artifact, request_verdict
 from dp_assets.profiles import load_profile
+from dp_resources.ids import VideoKey
 from tests.pipeline_helpers import Pipeline
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -25,14 +26,14 @@ def processed(tmp_path, media):
 
 def verdict(pipeline: Pipeline, now=T0 + dt.timedelta(hours=1)):
     profile = load_profile("skeleton")
-    video = pipeline.catalog.get("park")
-    return request_verdict(pipeline.store, pipeline.index, profile, video, pipeline.catalog.content_hash(video), now)
+    video = pipeline.video("park")
+    return request_verdict(pipeline.store, pipeline.index, profile, video, pipeline.catalog.inputs(video), now)
 
 
 def artifact_file(pipeline: Pipeline, component: str) -> Path:
     profile = load_profile("skeleton")
-    video = pipeline.catalog.get("park")
-    version = profile.artifact_versions(pipeline.catalog.content_hash(video))[component]
+    video = pipeline.video("park")
+    version = profile.artifact_versions(pipeline.catalog.inputs(video))[component]
     return pipeline.store.artifact_dir("test", "park", component, version) / "data.parquet"
 
 
@@ -47,8 +48,8 @@ def test_a_fresh_intact_run_is_valid_and_says_how_long(processed):
 
 def test_an_unknown_request_is_missing(tmp_path, media):
     pipeline = Pipeline(tmp_path)
-    video = pipeline.catalog.register("never", "test", str(media("park_0p55s.mp4")))
-    result = request_verdict(pipeline.store, pipeline.index, load_profile("skeleton"), video, pipeline.catalog.content_hash(video), T0)
+    video = pipeline.catalog.register(VideoKey("test", "never"), str(media("park_0p55s.mp4")))
+    result = request_verdict(pipeline.store, pipeline.index, load_profile("skeleton"), video, pipeline.catalog.inputs(video), T0)
     assert result.verdict is Verdict.MISSING and "no successful run with profile skeleton" in result.reason
 
 
@@ -81,7 +82,7 @@ def test_same_size_damage_passes_the_quick_check_but_not_the_thorough_one(proces
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF
     target.write_bytes(bytes(data))
-    video = pipeline.catalog.get("park")
+    video = pipeline.video("park")
     version = target.parent.name
     assert check_artifact(pipeline.store, video, "loudness", version, thorough=False).valid
     thorough = check_artifact(pipeline.store, video, "loudness", version, thorough=True)

@@ -22,6 +22,7 @@ from dp_resources.models import MODELS
 from dp_assets.profiles import load_profile
 from dp_resources.artifact_index import IndexKey
 from dp_resources.database import artifact_runs, component_artifacts, engine_for
+from dp_resources.ids import VideoKey
 from tests.pipeline_helpers import Pipeline
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -102,8 +103,8 @@ def test_replaced_video_bytes_recompute_everything(pipeline, clip, media):
     assert not outcome.served_from_cache and pipeline.computed(outcome) == ALL
     assert pipeline.features(outcome)["has_audio"] is False  # really the new file
     # Dagster saw the new data version of the raw video.
-    record = pipeline.instance.get_latest_data_version_record(dg.AssetKey("raw_video"), is_source=True, partition_key="v1")
-    assert record.asset_observation.data_version == pipeline.catalog.content_hash(pipeline.catalog.get("v1"))
+    record = pipeline.instance.get_latest_data_version_record(dg.AssetKey("raw_video"), is_source=True, partition_key="test/v1")
+    assert record.asset_observation.data_version == pipeline.catalog.content_hash(pipeline.video("v1"))
 
 
 def test_model_weights_and_device_are_in_the_key(pipeline, clip, tmp_path, monkeypatch):
@@ -152,7 +153,7 @@ def test_lru_evicts_the_least_recently_used_video(tmp_path, database_url, media)
         outcomes[name] = pipeline.process(media(name), f"v{i}", now=T0 + dt.timedelta(minutes=i))
     pipeline.process(media(clips[0]), "v0", now=T0 + dt.timedelta(minutes=10))  # v0 used again: v1 is now the oldest
     fourth = pipeline.process(media(clips[3]), "v3", now=T0 + dt.timedelta(minutes=11))
-    assert fourth.evicted == (("test", "v1"),)
+    assert fourth.evicted == (VideoKey("test", "v1"),)
     assert not pipeline.store.video_dir("test", "v1").exists()
     assert not (Path(pipeline.store.frames_root) / "test" / "v1").exists()
     with engine_for(pipeline.index.database_url).connect() as conn:
@@ -162,7 +163,7 @@ def test_lru_evicts_the_least_recently_used_video(tmp_path, database_url, media)
     assert pipeline.store.video_dir("test", "v0").exists()
     # Dagster's history of the evicted video stays readable.
     records = pipeline.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("features"), asset_partitions=["v1"]), limit=1
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("features"), asset_partitions=["test/v1"]), limit=1
     ).records
     assert records and records[0].run_id == outcomes[clips[1]].run_id
 
@@ -216,8 +217,31 @@ def test_two_concurrent_requests_compute_once(tmp_path, database_url, media):
     assert staging == []
 
 
-def test_changed_sidecar_is_not_served_stale(pipeline, clip):
-    pipeline.process(clip, "v1", now=T0)
+def test_changed_sidecar_recomputes_only_what_reads_it(pipeline, clip, tmp_path):
+    def add_reader(d):
+        d["component_modules"] = ["tests.fixtures.sidecar_reader"]
+        d["components"]["sidecar_reader"] = {}
+
+    profile = write_profile(tmp_path, add_reader, "with_sidecar.yaml")
+    clip.with_suffix(".json").write_text('{"title": "The first title"}')
+    pipeline.process(clip, "v1", profile=str(profile), now=T0)
     clip.with_suffix(".json").write_text('{"title": "A new title"}')
-    outcome = pipeline.process(clip, "v1", now=T0)
+    outcome = pipeline.process(clip, "v1", profile=str(profile), now=T0)
     assert not outcome.served_from_cache and outcome.ok
+    assert pipeline.computed(outcome) == {"sidecar_reader"}
+    assert pipeline.entry(outcome, "sidecar_reader").artifact_version != pipeline.entry(outcome, "video_probe").artifact_version
+    reader = pipeline.store.read(Path(pipeline.entry(outcome, "sidecar_reader").artifact_dir))
+    assert reader.summary["title_chars"] == len("A new title")
+
+
+def test_a_sidecar_changes_only_the_text_side_of_the_baseline():
+    """The baseline graph: another title changes text_features, nothing else (the features row
+    holds no text features)."""
+    from dp_resources.video_catalog import VideoInputs
+
+    baseline = load_profile("baseline")
+    first = baseline.artifact_versions(VideoInputs("a" * 64, "b" * 64))
+    second = baseline.artifact_versions(VideoInputs("a" * 64, "c" * 64))
+    none = baseline.artifact_versions(VideoInputs("a" * 64, None))
+    assert {name for name in first if first[name] != second[name]} == {"text_features"}
+    assert {name for name in first if first[name] != none[name]} == {"text_features"}

@@ -1,5 +1,6 @@
 """``dp process`` as a user runs it: a subprocess, its table, its exit code."""
 
+import json
 import os
 import subprocess
 import sys
@@ -58,3 +59,24 @@ def test_bad_profile_names_file_and_field(tmp_path, media):
     result = dp("process", str(media("park_0p55s.mp4")), "--profile", str(profile), home=tmp_path)
     assert result.returncode == 2
     assert f"{profile}: sampling.max_frames: Input should be greater than 0" in result.stderr
+
+
+def test_a_cached_request_and_status_load_neither_dagster_nor_a_model_library(tmp_path, media):
+    """The instant path: decided from the index before Dagster or any model library is imported."""
+    clip = str(media("park_0p55s.mp4"))
+    assert dp("process", clip, "--video-id", "park", "--profile", "skeleton", home=tmp_path).returncode == 0
+    probe = (
+        "import json, sys\n"
+        "from dp_assets.cli import main\n"
+        f"codes = [main(['process', {clip!r}, '--video-id', 'park', '--profile', 'skeleton']), main(['status', 'park', '--profile', 'skeleton']), main(['status'])]\n"
+        "print(json.dumps({'codes': codes, 'modules': sorted(sys.modules)}))\n"
+    )
+    env = {**os.environ, "DP_HOME": str(tmp_path), "PYTHONWARNINGS": "ignore"}
+    env.pop("DAGSTER_HOME", None)
+    out = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "served from cache" in out.stdout and "would serve from cache" in out.stdout
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["codes"] == [0, 0, 0]
+    heavy = ("dagster", "torch", "onnxruntime", "faster_whisper", "ctranslate2", "sentence_transformers", "transformers", "rapidocr", "scipy")
+    assert [m for m in heavy if m in report["modules"]] == []

@@ -10,7 +10,9 @@ from dp_assets.factory import build_component_assets
 from dp_assets.partitions import VIDEO_PARTITIONS_NAME
 from dp_assets.profiles import load_profile
 from dp_resources import ArtifactStore, VideoCatalog
-from dp_resources.gpu import GpuResource
+from dp_resources.gpu import Gpu
+from dp_resources.ids import VideoKey
+from dp_resources.resources import ArtifactIndexResource, ArtifactStoreResource, GpuResource, VideoCatalogResource
 
 
 def load_code_location() -> dg.Definitions:
@@ -25,6 +27,7 @@ def test_definitions_load_every_asset_grouped_by_modality():
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups == {
         "raw_video": "core",
+        "video_metadata": "core",
         "video_probe": "core",
         "features": "core",
         "frames": "visual",
@@ -40,32 +43,38 @@ def test_definitions_load_every_asset_grouped_by_modality():
         "voice_activity": "audio",
         "transcript": "audio",
         "text_features": "text",
+        "training_dataset": "dataset",
     }
     assert defs.resolve_job_def(PROCESS_VIDEO_JOB) is not None
-    for key in graph.materializable_asset_keys:
+    for key in graph.materializable_asset_keys - {dg.AssetKey("training_dataset")}:
         node = graph.get(key)
         assert node.code_version and node.partitions_def.name == VIDEO_PARTITIONS_NAME
+    assert graph.get(dg.AssetKey("training_dataset")).partitions_def is None  # one dataset of every video
 
 
 def test_materialize_one_partition_with_dagster_api(tmp_path, media):
     profile = load_profile("skeleton")
     store = ArtifactStore(root=str(tmp_path / "a"), frames_root=str(tmp_path / "f"))
     catalog = VideoCatalog(database_url=f"sqlite:///{tmp_path / 'dp.db'}")
-    catalog.register("obama", "test", str(media("obama_statement_face_speech.mp4")))
+    video = catalog.register(VideoKey("test", "obama"), str(media("obama_statement_face_speech.mp4")))
+    resources = {
+        "store": ArtifactStoreResource.of(store),
+        "catalog": VideoCatalogResource.of(catalog),
+        "index": ArtifactIndexResource(database_url=catalog.database_url),
+        "gpu": GpuResource.of(Gpu(device="cpu", precision="fp32")),
+    }
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, ["obama"])
-        result = dg.materialize(
-            build_component_assets(profile), partition_key="obama", instance=instance, resources={"store": store, "catalog": catalog, "gpu": GpuResource(device="cpu", precision="fp32")}
-        )
+        instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, ["test/obama"])
+        result = dg.materialize(build_component_assets(profile), partition_key="test/obama", instance=instance, resources=resources)
         assert result.success
         materialization = instance.get_latest_materialization_event(dg.AssetKey("features"))
-        assert materialization.dagster_event.partition == "obama"
+        assert materialization.dagster_event.partition == "test/obama"
         metadata = materialization.asset_materialization.metadata
         assert metadata["component_status"].value == "ok"
-    versions = profile.artifact_versions(catalog.content_hash(catalog.get("obama")))
+    versions = profile.artifact_versions(catalog.inputs(video))
     folder = store.artifact_dir("test", "obama", "features", versions["features"])
     row = pq.read_table(folder / "data.parquet").to_pylist()[0]
-    assert row["video_id"] == "obama" and row["has_audio"] is True
+    assert row["has_audio"] is True
     assert (row["width"], row["height"]) == (320, 240)
 
 
@@ -77,13 +86,20 @@ def test_unregistered_partition_fails_with_a_clear_message(tmp_path):
         catalog=VideoCatalog(database_url=f"sqlite:///{tmp_path / 'dp.db'}"),
     )
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, ["ghost"])
-        result = definitions.resolve_job_def(PROCESS_VIDEO_JOB).execute_in_process(
-            partition_key="ghost", instance=instance, raise_on_error=False
-        )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "video_id 'ghost' is not in the video catalog" in failure.step_failure_data.user_failure_data.description
+        instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, ["yt/ghost", "legacy"])
+        results = {
+            key: definitions.resolve_job_def(PROCESS_VIDEO_JOB).execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+            for key in ("yt/ghost", "legacy")
+        }
+    descriptions = {}
+    for key, result in results.items():
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        descriptions[key] = failure.step_failure_data.user_failure_data.description
+    assert "video yt/ghost is not in the video catalog" in descriptions["yt/ghost"]
+    assert "--platform-id yt --video-id ghost" in descriptions["yt/ghost"]
+    # a partition key from before videos were keyed by platform says what to do
+    assert "is not <platform_id>/<video_id>" in descriptions["legacy"] and "dp migrate" in descriptions["legacy"]
 
 
 def test_gpu_components_share_the_gpu_pool_and_dp_sets_its_limit(tmp_path, media):

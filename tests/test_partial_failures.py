@@ -8,6 +8,7 @@ import yaml
 
 from dp_assets.factory import EMPTY_REASON_CHECK, SUCCEEDED_CHECK
 from dp_assets.run_tags import PARTIAL_FAILURE as PARTIAL_FAILURE_TAG
+from dp_resources.ids import VideoKey
 from dp_resources.run_records import component_history
 from tests.pipeline_helpers import Pipeline
 
@@ -53,13 +54,13 @@ def test_optional_failure_keeps_the_run_ok(pipeline, tmp_path, media):
     run = pipeline.instance.get_run_by_id(outcome.run_id)
     assert run.status == dg.DagsterRunStatus.SUCCESS
     assert run.tags[PARTIAL_FAILURE_TAG] == "after_failure,always_fails"
-    warn = latest_check(pipeline.instance, "always_fails", SUCCEEDED_CHECK, partition="obama")
+    warn = latest_check(pipeline.instance, "always_fails", SUCCEEDED_CHECK, partition="test/obama")
     assert warn.passed is False and warn.severity == dg.AssetCheckSeverity.WARN
     assert "simulated failure" in warn.description
     # Checks are per video: a second video's result does not replace this one's.
     pipeline.process(media("park_0p55s.mp4"), "park", profile=str(profile))
-    assert latest_check(pipeline.instance, "always_fails", SUCCEEDED_CHECK, partition="obama").passed is False
-    assert latest_check(pipeline.instance, "always_fails", SUCCEEDED_CHECK, partition="park") is not None
+    assert latest_check(pipeline.instance, "always_fails", SUCCEEDED_CHECK, partition="test/obama").passed is False
+    assert latest_check(pipeline.instance, "always_fails", SUCCEEDED_CHECK, partition="test/park") is not None
     materialization = pipeline.instance.get_latest_materialization_event(dg.AssetKey("always_fails"))
     assert materialization.asset_materialization.metadata["component_status"].value == "error"
 
@@ -107,7 +108,7 @@ def test_peak_memory_and_timings_are_recorded(pipeline, tmp_path, media):
     for other in outcome.manifest.components:
         assert other.wall_seconds is not None and other.peak_rss_mb is not None, other.component
     # The same figures are in the DataProcessor database and in the Dagster metadata.
-    rows = {r["component"]: r for r in component_history(pipeline.catalog.database_url, "park")}
+    rows = {r["component"]: r for r in component_history(pipeline.catalog.database_url, VideoKey("test", "park"))}
     assert rows["allocates_200mb"]["peak_rss_delta_mb"] >= 200
     assert rows["allocates_200mb"]["run_status"] == "ok"
     metadata = pipeline.instance.get_latest_materialization_event(dg.AssetKey("allocates_200mb")).asset_materialization.metadata

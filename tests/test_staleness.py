@@ -22,7 +22,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from dp_assets.runner import observe_raw_video
+from dp_assets.runner import observe_sources
 from dp_resources.settings import current_settings, ensure_dagster_home
 from tests.pipeline_helpers import Pipeline
 from tests.ui.harness import free_port
@@ -140,11 +140,11 @@ def test_config_change_marks_only_that_component_stale(pipeline, ui_staleness, t
     data = yaml.safe_load(SKELETON.read_text())
     data["components"]["loudness"] = {"config": {"silence_threshold_dbfs": -40.0}}
     (tmp_path / "changed.yaml").write_text(yaml.safe_dump(data))
-    ui = ui_staleness(str(tmp_path / "changed.yaml"), ("loudness", "park"))
+    ui = ui_staleness(str(tmp_path / "changed.yaml"), ("loudness", "test/park"))
 
-    assert ui.status("loudness", "park") == ("STALE", ["CODE"])
+    assert ui.status("loudness", "test/park") == ("STALE", ["CODE"])
     for fresh in ("video_probe", "frames", "image_stats", "audio_waveform"):
-        assert ui.status(fresh, "park") == ("FRESH", []), fresh
+        assert ui.status(fresh, "test/park") == ("FRESH", []), fresh
 
 
 def test_replaced_video_marks_its_partition_stale(pipeline, ui_staleness, tmp_path, media):
@@ -153,8 +153,9 @@ def test_replaced_video_marks_its_partition_stale(pipeline, ui_staleness, tmp_pa
     pipeline.process(clip, "clip")
     pipeline.process(media("carphone_qcif_face_noaudio.mp4"), "other")
     shutil.copyfile(media("phone_rot180_vfr.mp4"), clip)  # new bytes under the same video_id
-    observe_raw_video(pipeline.instance, "clip", pipeline.catalog.content_hash(pipeline.catalog.get("clip")))
-    ui = ui_staleness("skeleton", ("video_probe", "clip"))
+    video = pipeline.video("clip")
+    observe_sources(pipeline.instance, video.key, pipeline.catalog.inputs(video))
+    ui = ui_staleness("skeleton", ("video_probe", "test/clip"))
 
-    assert ui.status("video_probe", "clip") == ("STALE", ["DATA"])
-    assert ui.status("video_probe", "other") == ("FRESH", [])
+    assert ui.status("video_probe", "test/clip") == ("STALE", ["DATA"])
+    assert ui.status("video_probe", "test/other") == ("FRESH", [])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from dp_resources.ids import InvalidIdError, check_id, id_from_filename
+from dp_resources.ids import InvalidIdError, VideoKey, check_id, id_from_filename
 from dp_resources.video_bucket import DIR, FILE, SYMLINK, BucketObject
 
 # Containers PyAV/FFmpeg decode that carry a video track. Audio-only formats (.flac, .wav) are not
@@ -30,6 +30,10 @@ class ParsedKey:
     platform_id: str
     video_id: str
     extension: str
+
+    @property
+    def video(self) -> VideoKey:
+        return VideoKey(self.platform_id, self.video_id)
 
     @property
     def sidecar_key(self) -> str:

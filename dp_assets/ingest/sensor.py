@@ -14,16 +14,13 @@ import dagster as dg
 from dp_assets import run_tags
 from dp_assets.ingest.inspect import ParsedKey, is_ignored, is_sidecar, parse_key, sniff_container
 from dp_assets.ingest.ledger import PENDING, REJECTED, REQUESTED, IngestLedger, LedgerRow
-from dp_assets.partitions import VIDEO_PARTITIONS_NAME, video_partitions
-from dp_resources.video_bucket import FILE, BucketObject, BucketReadError, VideoBucket
+from dp_assets.partitions import add_video_partitions, video_partitions
+from dp_resources.ids import VideoKey
 from dp_resources.settings import current_settings
+from dp_resources.video_bucket import FILE, BucketObject, BucketReadError, VideoBucket
 from dp_resources.video_catalog import VideoCatalog
 
 BUCKET_SENSOR = "video_bucket_sensor"
-# add_dynamic_partitions (and the catalog query here) check existing keys with one IN (...) holding
-# every key; SQLite >= 3.32 allows 32,766 bound variables per statement, so larger batches are
-# split (one call per tick at the default cap of 1,000).
-PARTITION_CHUNK = 5000
 CURSOR_VERSION = 1
 # Routine per-object lines (new, requested, replayed) beyond this many per tick are summarised, so a
 # tick that sees 10,000 new uploads writes a readable log. Problems (rejected, blocked, retry,
@@ -101,10 +98,12 @@ class BucketTick:
         self.by_key = {o.key: o for o in listing}
         self.note.counts["ignored"] = len(listing) - len(objects)
         self.parsed = {o.key: parse_key(o) for o in objects}
-        self.claims: dict[str, list[str]] = defaultdict(list)
+        # Two objects of one video (yt/x.mp4 and yt/x.webm) cannot both be it; the same video_id
+        # on two platforms is two videos.
+        self.claims: dict[VideoKey, list[str]] = defaultdict(list)
         for key, parsed in self.parsed.items():
             if isinstance(parsed, ParsedKey):
-                self.claims[parsed.video_id].append(key)
+                self.claims[parsed.video].append(key)
 
         self._replay(known)
         taken = []
@@ -113,8 +112,7 @@ class BucketTick:
                 taken.append(obj)
             else:
                 self.note.counts["deferred"] += 1
-        self.registered = self._registered_platforms(taken)
-        self.registrations: list[tuple[str, str, str]] = []
+        self.registrations: list[tuple[VideoKey, str]] = []
         for obj in taken:
             self._decide(obj)
         self._register()
@@ -188,17 +186,9 @@ class BucketTick:
             return self._reject(obj, f"its sidecar {parsed.sidecar_key} is a {sidecar.kind}, not a regular file (never followed)")
         # Conditions that another object or registration causes: not stored as a decision, so the
         # object is decided again once the conflict is gone.
-        others = [k for k in self.claims[parsed.video_id] if k != obj.key]
+        others = [k for k in self.claims[parsed.video] if k != obj.key]
         if others:
-            return self.note("blocked", f"{obj.key}: blocked: video_id {parsed.video_id!r} is also claimed by {', '.join(sorted(others))}; keep one", "warning")
-        registered = self.registered.get(parsed.video_id)
-        if registered is not None and registered != parsed.platform_id:
-            return self.note(
-                "blocked",
-                f"{obj.key}: blocked: video_id {parsed.video_id!r} is registered for platform {registered!r} "
-                f"(partitions are keyed by video_id alone)",
-                "warning",
-            )
+            return self.note("blocked", f"{obj.key}: blocked: video {parsed.video} is also claimed by {', '.join(sorted(others))}; keep one", "warning")
         try:
             container = sniff_container(self.bucket.read_head(obj))
             if container is None:
@@ -209,35 +199,28 @@ class BucketTick:
                 return self._reject(obj, f"unreadable: {exc}")
             # Transient (network, or gone since the listing): stays pending, decided next tick.
             return self.note("retry", f"{obj.key}: {exc}", "warning")
-        self.registrations.append((parsed.video_id, parsed.platform_id, str(path)))
+        self.registrations.append((parsed.video, str(path)))
         run_key = run_key_for(parsed.platform_id, parsed.video_id, obj.identity)
-        self.note("requested", f"{obj.key}: requesting {self.job_name} for video {parsed.video_id} ({container}, {obj.size} bytes, run key {run_key})")
+        self.note("requested", f"{obj.key}: requesting {self.job_name} for video {parsed.video} ({container}, {obj.size} bytes, run key {run_key})")
         self._request(obj.key, parsed.platform_id, parsed.video_id, run_key)
         self.ledger.update(
             obj.key, state=REQUESTED, decided_seq=self.seq, platform_id=parsed.platform_id, video_id=parsed.video_id, run_key=run_key, reason=None
         )
 
     def _register(self) -> None:
-        """Catalog rows before partitions and runs, so a run never finds its video unknown."""
-        register_many = getattr(self.catalog, "register_many", None)
-        if register_many is not None:  # one transaction for the tick, where the catalog offers it
-            register_many(self.registrations)
-            return
-        for video_id, platform_id, uri in self.registrations:
-            self.catalog.register(video_id, platform_id, uri)
-
-    def _registered_platforms(self, objects: list[BucketObject]) -> dict[str, str]:
-        """video_id -> platform_id of the catalog rows of these objects."""
-        return self.catalog.platforms_of(p.video_id for o in objects if isinstance(p := self.parsed[o.key], ParsedKey))
+        """Catalog rows before partitions and runs, so a run never finds its video unknown; one
+        transaction for the tick."""
+        self.catalog.register_many(self.registrations)
 
     def _request(self, key: str, platform_id: str, video_id: str, run_key: str) -> None:
-        self.partitions.append(video_id)
+        partition = VideoKey(platform_id, video_id).partition_key
+        self.partitions.append(partition)
         tags = {run_tags.VIDEO_ID: video_id, run_tags.PLATFORM_ID: platform_id, run_tags.BUCKET_KEY: key}
         # The request carries its partition tags already resolved: the partition is added by this
         # tick's batched call, and an unresolved request makes Dagster check each key with its own
         # query and connection (5-15 ms each: three quarters of a 1,000-request tick, measured).
-        tags.update(video_partitions.get_tags_for_partition_key(video_id))
-        self.requests.append(dg.RunRequest(job_name=self.job_name, partition_key=video_id, run_key=run_key, tags=tags))
+        tags.update(video_partitions.get_tags_for_partition_key(partition))
+        self.requests.append(dg.RunRequest(job_name=self.job_name, partition_key=partition, run_key=run_key, tags=tags))
 
     def _forget_vanished_pending(self, known: dict[str, LedgerRow]) -> None:
         # A pending row of an object that is gone would otherwise make a later upload with the
@@ -247,9 +230,7 @@ class BucketTick:
                 self.ledger.forget(key)
 
     def _add_partitions(self) -> None:
-        keys = list(dict.fromkeys(self.partitions))
-        for start in range(0, len(keys), PARTITION_CHUNK):
-            self.context.instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, keys[start : start + PARTITION_CHUNK])
+        add_video_partitions(self.context.instance, self.partitions)
 
     def _summary(self, bucket_id: str, listed: int) -> str:
         c = self.note.counts
@@ -276,7 +257,7 @@ def build_bucket_sensor(job_name: str, minimum_interval_seconds: int | None = No
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Registers every new or changed video of the bucket (DP_BUCKET_URL) and requests one run of it.",
     )
-    def video_bucket_sensor(context: dg.SensorEvaluationContext, bucket: VideoBucket, catalog: VideoCatalog):
+    def video_bucket_sensor(context: dg.SensorEvaluationContext, bucket: VideoBucket, catalog: dg.ResourceParam[VideoCatalog]):
         return BucketTick(context, bucket, catalog, job_name).evaluate()
 
     return video_bucket_sensor

@@ -51,13 +51,15 @@ def _now(config: MaintenanceConfig) -> dt.datetime:
 
 
 def _videos_in_progress(context: dg.OpExecutionContext) -> set[str]:
-    """Partitions of runs not yet finished: their frames may be read right now."""
+    """Partitions (``<platform>/<video>``) of runs not yet finished: their frames may be read right now."""
     runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=_IN_PROGRESS))
     return {run.tags[run_tags.PARTITION] for run in runs if run.run_id != context.run_id and run_tags.PARTITION in run.tags}
 
 
 @dg.op(name=FRAMES_CLEANUP_OP, out=dg.Out(dg.Nothing))
-def frames_cleanup_op(context: dg.OpExecutionContext, config: MaintenanceConfig, store: ArtifactStore, retention: RetentionPolicy):
+def frames_cleanup_op(
+    context: dg.OpExecutionContext, config: MaintenanceConfig, store: dg.ResourceParam[ArtifactStore], retention: RetentionPolicy
+):
     """Deletes frames folders older than the retention; a later run recomputes frames (the artifact
     that referenced the folder no longer verifies)."""
     now = _now(config)
@@ -65,9 +67,9 @@ def frames_cleanup_op(context: dg.OpExecutionContext, config: MaintenanceConfig,
     busy = _videos_in_progress(context)
     removed, skipped = [], []
     for folder in expired:
-        if folder.video_id in busy:
+        if f"{folder.platform_id}/{folder.video_id}" in busy:
             skipped.append(folder)
-            context.log.info(f"kept {folder.path}: video {folder.video_id} has a run in progress")
+            context.log.info(f"kept {folder.path}: video {folder.platform_id}/{folder.video_id} has a run in progress")
             continue
         try:
             remove_folder(Path(folder.path))
@@ -106,9 +108,9 @@ def frames_cleanup_op(context: dg.OpExecutionContext, config: MaintenanceConfig,
 def cache_maintenance_op(
     context: dg.OpExecutionContext,
     config: MaintenanceConfig,
-    store: ArtifactStore,
-    index: ArtifactIndex,
-    catalog: VideoCatalog,
+    store: dg.ResourceParam[ArtifactStore],
+    index: dg.ResourceParam[ArtifactIndex],
+    catalog: dg.ResourceParam[VideoCatalog],
     bucket: VideoBucket,
     retention: RetentionPolicy,
 ):
@@ -116,8 +118,8 @@ def cache_maintenance_op(
     that the catalog no longer points to."""
     now = _now(config)
     evicted = index.evict_over_limit(store)
-    for platform_id, video_id in evicted:
-        context.log.info(f"evicted {platform_id}/{video_id} (least recently used beyond max_videos={index.max_videos})")
+    for video in evicted:
+        context.log.info(f"evicted {video} (least recently used beyond max_videos={index.max_videos})")
     stale = stale_downloads(bucket, catalog, now, retention.download_grace_days)
     for folder in stale:
         remove_folder(Path(folder.path))
@@ -129,7 +131,7 @@ def cache_maintenance_op(
         context.run_id,
         {
             "max_videos": index.max_videos,
-            "evicted": [{"platform_id": p, "video_id": v} for p, v in evicted],
+            "evicted": [{"platform_id": v.platform_id, "video_id": v.video_id} for v in evicted],
             "removed_downloads": as_rows(stale),
         },
     )

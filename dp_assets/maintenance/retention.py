@@ -19,6 +19,7 @@ from pydantic import Field, PositiveFloat
 
 from dp_resources.artifact_store import write_json_atomic
 from dp_resources.settings import dp_home, resource_field
+from dp_resources.ids import InvalidIdError, VideoKey
 from dp_resources.video_bucket import VideoBucket
 from dp_resources.video_catalog import VideoCatalog
 
@@ -108,7 +109,10 @@ def stale_downloads(bucket: VideoBucket, catalog: VideoCatalog, now: dt.datetime
         return stale
     for platform in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for video in sorted(v for v in platform.iterdir() if v.is_dir() and not v.name.startswith(".")):
-            registered = catalog.lookup(video.name)
+            try:
+                registered = catalog.lookup(VideoKey(platform.name, video.name))
+            except InvalidIdError:
+                registered = None
             current = Path(registered.uri).parent if registered is not None else None
             for version in sorted(v for v in video.iterdir() if v.is_dir() and not v.name.startswith(".")):
                 if version == current:

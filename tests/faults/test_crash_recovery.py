@@ -73,7 +73,7 @@ def test_a_killed_run_releases_its_gpu_slot(tmp_path, media, monkeypatch):
     assert nxt.returncode == 0, err
     assert gpu_slots_taken(home, monkeypatch) == 0
     with instance_of(home, monkeypatch) as instance:
-        dead = next(r for r in instance.get_runs() if r.tags.get("dagster/partition") == "held")
+        dead = next(r for r in instance.get_runs() if r.tags.get("dagster/partition") == "local/held")
         assert dead.status == dg.DagsterRunStatus.FAILURE
         assert any("process died" in (event.message or "") for event in instance.all_logs(dead.run_id))
 

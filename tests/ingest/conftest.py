@@ -13,6 +13,7 @@ from dp_assets.assembly import build_definitions
 from dp_assets.ingest.ledger import IngestLedger, LedgerRow
 from dp_assets.ingest.sensor import BUCKET_SENSOR
 from dp_assets.profiles import load_profile
+from dp_assets.partitions import VIDEO_PARTITIONS_NAME
 from dp_resources import ArtifactStore, VideoCatalog
 from dp_resources.video_bucket import VideoBucket
 
@@ -58,7 +59,7 @@ class Harness:
         return IngestLedger(self.catalog.database_url, self.bucket.bucket_id()).load()
 
     def partitions(self) -> list[str]:
-        return self.instance.get_dynamic_partitions("video_id")
+        return self.instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME)
 
 
 @pytest.fixture

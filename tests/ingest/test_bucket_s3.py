@@ -16,7 +16,8 @@ from dp_assets.maintenance.jobs import CACHE_MAINTENANCE_JOB, CACHE_MAINTENANCE_
 from dp_assets.maintenance.retention import RetentionPolicy
 from dp_resources import ArtifactStore
 from dp_resources.artifact_index import ArtifactIndex
-from dp_resources.gpu import GpuResource
+from dp_resources.ids import VideoKey
+from dp_resources.resources import GpuResource
 from dp_resources.video_bucket import VideoBucket, bucket_from_env
 from tests.ingest.conftest import S3_BUCKET, S3_KEY, S3_REGION, S3_SECRET, free_port, ledger_states
 
@@ -57,9 +58,9 @@ def test_objects_are_downloaded_with_their_sidecar_then_registered(s3_endpoint, 
     assert not first.run_requests and "6 waiting" in first.skip_message
     assert not (tmp_path / "cache").exists(), "nothing is downloaded before an object is stable"
     second = harness.tick()
-    assert set(harness.requested(second)) == {"park"}
+    assert set(harness.requested(second)) == {"yt/park"}
 
-    video = harness.catalog.get("park")
+    video = harness.catalog.get(VideoKey("yt", "park"))
     local = Path(video.uri)
     assert local.is_file() and local.is_relative_to(tmp_path / "cache") and local.name == "park.mp4"
     assert hashlib.sha256(local.read_bytes()).hexdigest() == hashlib.sha256(body).hexdigest()
@@ -83,12 +84,12 @@ def test_a_new_etag_is_a_new_version_and_the_old_download_is_pruned(s3_endpoint,
     client.put_object(Bucket=S3_BUCKET, Key=key, Body=media(PARK).read_bytes())
     harness = harness_factory(bucket=s3_bucket(endpoint, prefix, tmp_path))
     harness.tick()
-    first = harness.requested(harness.tick())["clip"]
-    old_uri = Path(harness.catalog.get("clip").uri)
+    first = harness.requested(harness.tick())["yt/clip"]
+    old_uri = Path(harness.catalog.get(VideoKey("yt", "clip")).uri)
     client.put_object(Bucket=S3_BUCKET, Key=key, Body=media("carphone_qcif_face_noaudio.mp4").read_bytes())
     harness.tick()
-    second = harness.requested(harness.tick())["clip"]
-    new_uri = Path(harness.catalog.get("clip").uri)
+    second = harness.requested(harness.tick())["yt/clip"]
+    new_uri = Path(harness.catalog.get(VideoKey("yt", "clip")).uri)
     assert second != first and new_uri != old_uri and old_uri.is_file() and new_uri.is_file()
 
     # cache_maintenance with its clock two days ahead removes the superseded download only.
@@ -125,7 +126,7 @@ def test_a_downloaded_object_runs_through_the_graph(s3_endpoint, prefix, harness
     )
     assert result.success
     event = harness.instance.get_latest_materialization_event(dg.AssetKey("features"))
-    assert event.dagster_event.partition == "park"
+    assert event.dagster_event.partition == "yt/park"
 
 
 def test_credentials_and_endpoint_come_from_the_environment(s3_endpoint, prefix, harness_factory, media, tmp_path, monkeypatch):
@@ -145,8 +146,8 @@ def test_credentials_and_endpoint_come_from_the_environment(s3_endpoint, prefix,
     resolved = VideoBucket(url=bucket.url, endpoint_url=endpoint, cache_dir=bucket.cache_dir)
     harness = harness_factory(bucket=resolved)
     harness.tick(bucket=bucket)
-    assert set(harness.requested(harness.tick(bucket=bucket))) == {"park"}
-    assert Path(harness.catalog.get("park").uri).is_relative_to(tmp_path / "env-cache")
+    assert set(harness.requested(harness.tick(bucket=bucket))) == {"yt/park"}
+    assert Path(harness.catalog.get(VideoKey("yt", "park")).uri).is_relative_to(tmp_path / "env-cache")
 
 
 def test_an_unreachable_endpoint_skips_with_the_reason(harness_factory, tmp_path):

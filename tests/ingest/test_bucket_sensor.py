@@ -14,6 +14,7 @@ import pytest
 
 from dp_assets.ingest.inspect import VIDEO_EXTENSIONS, sniff_container
 from dp_assets.ingest.sensor import parse_cursor, run_key_for
+from dp_resources.ids import VideoKey
 from dp_resources.video_bucket import BucketReadError, VideoBucket
 from tests.ingest.conftest import ledger_states
 
@@ -42,13 +43,13 @@ def test_new_videos_wait_one_tick_then_are_registered_and_requested_once(harness
 
     second = harness.tick()
     requested = harness.requested(second)
-    assert set(requested) == {"park", "car_1"}
-    assert requested["park"] == run_key_for("yt", "park", harness.ledger()["yt/park.mp4"].identity)
+    assert set(requested) == {"yt/park", "tiktok/car_1"}
+    assert requested["yt/park"] == run_key_for("yt", "park", harness.ledger()["yt/park.mp4"].identity)
     assert all(r.job_name == "process_video" for r in second.run_requests)
-    assert sorted(harness.partitions()) == ["car_1", "park"]
-    park = harness.catalog.get("park")
+    assert sorted(harness.partitions()) == ["tiktok/car_1", "yt/park"]
+    park = harness.catalog.get(VideoKey("yt", "park"))
     assert (park.platform_id, park.uri) == ("yt", str(harness.home / "bucket" / "yt" / "park.mp4"))
-    assert harness.catalog.get("car_1").platform_id == "tiktok"
+    assert harness.catalog.get(VideoKey("tiktok", "car_1")).uri.endswith("car_1.MP4")
     assert ledger_states(harness) == {"yt/park.mp4": ("requested", None), "tiktok/car_1.MP4": ("requested", None)}
 
     third = harness.tick()
@@ -59,7 +60,7 @@ def test_new_videos_wait_one_tick_then_are_registered_and_requested_once(harness
 def test_restart_with_the_stored_cursor_requests_nothing_again(harness, media):
     put(harness, "yt/park.mp4", media(PARK))
     harness.tick()
-    assert harness.requested(harness.tick()).keys() == {"park"}
+    assert harness.requested(harness.tick()).keys() == {"yt/park"}
     # A restarted daemon: a fresh resource object and sensor context, the cursor from storage.
     restarted = harness.tick(bucket=VideoBucket(url=harness.bucket.url, cache_dir=harness.bucket.cache_dir))
     assert not restarted.run_requests and "1 already decided" in restarted.skip_message
@@ -81,17 +82,17 @@ def test_an_observation_from_a_lost_tick_does_not_count_as_the_earlier_sighting(
     put(harness, "yt/park.mp4", media(PARK))
     harness.tick(persist=False)  # seen, but the daemon never stored this tick
     assert not harness.tick().run_requests, "the same tick number again: still the first sighting"
-    assert harness.requested(harness.tick()).keys() == {"park"}
+    assert harness.requested(harness.tick()).keys() == {"yt/park"}
 
 
 def test_a_changed_file_is_processed_again_with_a_new_run_key(harness, media):
     target = put(harness, "yt/clip.mp4", media(PARK))
     harness.tick()
-    first_key = harness.requested(harness.tick())["clip"]
+    first_key = harness.requested(harness.tick())["yt/clip"]
     shutil.copyfile(media(CARPHONE), target)  # replaced: other size and mtime
     waiting = harness.tick()
     assert not waiting.run_requests and "1 waiting" in waiting.skip_message
-    second_key = harness.requested(harness.tick())["clip"]
+    second_key = harness.requested(harness.tick())["yt/clip"]
     assert second_key != first_key
     assert not harness.tick().run_requests
 
@@ -109,7 +110,7 @@ def test_a_file_still_being_written_waits_until_a_tick_sees_it_unchanged(harness
     with open(target, "ab") as handle:
         handle.write(data[40_000:])
     assert not harness.tick().run_requests, "it grew again: one more tick"
-    assert harness.requested(harness.tick()).keys() == {"upload"}
+    assert harness.requested(harness.tick()).keys() == {"yt/upload"}
     assert target.stat().st_size == len(data)
 
 
@@ -148,7 +149,7 @@ def test_every_bad_input_gets_a_logged_reason_and_the_good_ones_still_run(harnes
     finally:
         unix_socket.close()
 
-    assert set(harness.requested(decided)) == {"good", "truncated"}
+    assert set(harness.requested(decided)) == {"yt/good", "yt/truncated"}
     states = ledger_states(harness)
     expected = {
         "yt/notes.txt": "unsupported extension '.txt'",
@@ -188,16 +189,16 @@ def test_one_video_id_claimed_twice_is_blocked_until_one_is_left(harness, media)
     blocked = harness.tick()
     assert not blocked.run_requests and "2 blocked by a conflict" in blocked.skip_message
     (root / "dup.mov").unlink()
-    assert harness.requested(harness.tick()).keys() == {"dup"}
+    assert harness.requested(harness.tick()).keys() == {"yt/dup"}
 
 
-def test_a_video_id_registered_for_another_platform_is_blocked(harness, media):
-    harness.catalog.register("taken", "local", str(media(PARK)))
-    put(harness, "yt/taken.mp4", media(PARK))
+def test_one_video_id_on_two_platforms_is_two_videos(harness, media):
+    harness.catalog.register(VideoKey("local", "taken"), str(media(PARK)))
+    put(harness, "yt/taken.mp4", media(CARPHONE))
     harness.tick()
-    blocked = harness.tick()
-    assert not blocked.run_requests and "1 blocked by a conflict" in blocked.skip_message
-    assert harness.catalog.get("taken").platform_id == "local", "the other platform's registration is untouched"
+    assert harness.requested(harness.tick()).keys() == {"yt/taken"}
+    assert harness.catalog.get(VideoKey("local", "taken")).uri == str(media(PARK)), "the other platform's video is untouched"
+    assert harness.catalog.get(VideoKey("yt", "taken")).uri.endswith("yt/taken.mp4")
 
 
 def test_the_cap_per_tick_leaves_the_rest_for_the_next_ticks(harness_factory, media, sensor_log):

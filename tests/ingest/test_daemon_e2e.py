@@ -128,7 +128,7 @@ def test_daemon_ingests_two_dropped_videos_once(tmp_path, pg_database, media, mo
 
         wait_for(
             "both partitions",
-            lambda: set(instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME)) == set(VIDEOS),
+            lambda: set(instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME)) == {f"yt/{v}" for v in VIDEOS},
             TICK_TIMEOUT,
             daemon,
         )
@@ -138,11 +138,11 @@ def test_daemon_ingests_two_dropped_videos_once(tmp_path, pg_database, media, mo
             return runs if len(runs) == len(VIDEOS) and all(r.is_finished for r in runs) else None
 
         runs = wait_for("both runs to finish", finished_runs, RUNS_TIMEOUT, daemon, every=2)
-        assert {r.tags["dagster/partition"] for r in runs} == set(VIDEOS)
+        assert {r.tags["dagster/partition"] for r in runs} == {f"yt/{v}" for v in VIDEOS}
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [(r.run_id, r.status) for r in runs]
 
         store = ArtifactStore(root=str(dp_home / "artifacts"), frames_root=str(dp_home / "frames"))
-        manifests = [store.run_dir("yt", r.tags["dagster/partition"], r.run_id) / "manifest.json" for r in runs]
+        manifests = [store.run_dir("yt", r.tags["dataprocessor/video_id"], r.run_id) / "manifest.json" for r in runs]
         wait_for("both manifests (manifest_on_success)", lambda: all(p.is_file() for p in manifests), MANIFEST_TIMEOUT, daemon, every=2)
 
         done_at = time.time()

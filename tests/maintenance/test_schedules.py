@@ -14,7 +14,7 @@ from dp_assets.maintenance.jobs import CACHE_MAINTENANCE_JOB, FRAMES_CLEANUP_JOB
 from dp_assets.maintenance.retention import RetentionPolicy
 from dp_assets.profiles import load_profile
 from dp_resources.artifact_index import ArtifactIndex
-from dp_resources.gpu import GpuResource
+from dp_resources.gpu import Gpu
 from tests.pipeline_helpers import Pipeline
 
 PARK = "park_0p55s.mp4"
@@ -33,7 +33,7 @@ def definitions(pipeline: Pipeline, **retention) -> dg.Definitions:
         load_profile("skeleton"),
         store=pipeline.store,
         catalog=pipeline.catalog,
-        gpu=GpuResource(device="cpu", precision="fp32"),
+        gpu=Gpu(device="cpu", precision="fp32"),
         index=pipeline.index,
         retention=policy,
     )
@@ -88,10 +88,10 @@ def test_frames_past_retention_are_deleted_and_a_later_run_recomputes_them(pipel
     assert not list(old_frames.parent.glob(".expired-*")), "the renamed folder is deleted too"
 
     # The run the daemon would launch for this partition: frames is recomputed, not served.
-    rerun = defs.resolve_job_def(PROCESS_VIDEO_JOB).execute_in_process(partition_key="old_clip", instance=pipeline.instance, raise_on_error=False)
+    rerun = defs.resolve_job_def(PROCESS_VIDEO_JOB).execute_in_process(partition_key="test/old_clip", instance=pipeline.instance, raise_on_error=False)
     assert rerun.success
     frames = pipeline.instance.get_latest_materialization_event(dg.AssetKey("frames"))
-    assert frames.dagster_event.partition == "old_clip" and frames.run_id == rerun.run_id
+    assert frames.dagster_event.partition == "test/old_clip" and frames.run_id == rerun.run_id
     metadata = frames.asset_materialization.metadata
     assert metadata["cache_hit"].value is False and "cached artifact was invalid" in metadata["warnings"].value
     assert old_frames.is_dir() and any(old_frames.iterdir())
@@ -113,7 +113,7 @@ def test_frames_of_a_video_with_a_run_in_progress_are_kept(pipeline, media):
     age(folder, 30)
     defs = definitions(pipeline)
     job = defs.resolve_job_def(PROCESS_VIDEO_JOB)
-    pipeline.instance.create_run_for_job(job, tags={"dagster/partition": "busy"}, status=dg.DagsterRunStatus.STARTED)
+    pipeline.instance.create_run_for_job(job, tags={"dagster/partition": "test/busy"}, status=dg.DagsterRunStatus.STARTED)
     assert run_schedule(defs, f"{FRAMES_CLEANUP_JOB}_daily", NOW, pipeline.instance).success
     assert folder.is_dir()
     (report_path,) = (pipeline.home / "reports" / FRAMES_CLEANUP_JOB).glob("*.json")

@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from dp_resources.gpu import GpuResource, _driver_sees_a_device
+from dp_resources.gpu import Gpu, _driver_sees_a_device
 
 PROBE = """
 import json, sys
-from dp_resources.gpu import GpuResource
-gpu = GpuResource(device="auto")
+from dp_resources.gpu import Gpu
+gpu = Gpu(device="auto")
 runtime = gpu.runtime()
 print(json.dumps({"device": runtime.device, "precision": runtime.precision, "slots": gpu.max_concurrent(), "torch": "torch" in sys.modules}))
 """
@@ -31,10 +31,10 @@ def test_auto_on_a_cpu_machine_never_imports_torch():
 @cpu_only
 def test_explicit_cuda_without_a_usable_device_is_refused():
     with pytest.raises(RuntimeError, match="no CUDA device"):
-        GpuResource(device="cuda:0").runtime()
+        Gpu(device="cuda:0").runtime()
 
 
 @pytest.mark.parametrize("field, value", [("device", "gpu"), ("precision", "bf16"), ("gpu_max_concurrent", "0")])
 def test_invalid_values_are_refused(field, value):
     with pytest.raises(ValueError):
-        GpuResource(**{field: value})
+        Gpu(**{field: value})

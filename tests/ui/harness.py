@@ -141,15 +141,18 @@ class DagsterUI:
         with dg.DagsterInstance.from_config(str(self.dagster_home)) as instance:
             yield instance
 
-    def register_video(self, path: Path, video_id: str, platform_id: str = "local") -> None:
-        """What ``dp process`` does before a run: catalog row and dynamic partition (no compute)."""
-        from dp_assets.partitions import VIDEO_PARTITIONS_NAME
+    def register_video(self, path: Path, video_id: str, platform_id: str = "local") -> str:
+        """What ``dp process`` does before a run: catalog row and dynamic partition (no compute);
+        the partition key."""
+        from dp_assets.partitions import add_video_partitions
         from dp_resources import VideoCatalog
+        from dp_resources.ids import VideoKey
 
-        VideoCatalog(database_url=self.database_url).register(video_id, platform_id, str(Path(path).resolve()))
+        key = VideoKey(platform_id, video_id)
+        VideoCatalog(database_url=self.database_url).register(key, str(Path(path).resolve()))
         with self.instance() as instance:
-            if not instance.has_dynamic_partition(VIDEO_PARTITIONS_NAME, video_id):
-                instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, [video_id])
+            add_video_partitions(instance, [key.partition_key])
+        return key.partition_key
 
     def dp(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
         """Run the ``dp`` command against this home (same environment as the server)."""

@@ -81,7 +81,7 @@ def test_asset_graph_is_grouped_by_modality(page, ui):
 
 def test_materialize_a_video_partition_from_the_ui(page, ui, media, launched):
     video_id = "park_ui"
-    ui.register_video(media("park_0p55s.mp4"), video_id)  # what dp process does before its run
+    partition = ui.register_video(media("park_0p55s.mp4"), video_id)  # what dp process does before its run
 
     # Jobs > process_video > Materialize all… > Custom partition: the video > Launch 1 run.
     page.goto(f"{ui.url}/locations/{LOCATION}/jobs/{JOB}", wait_until="domcontentloaded")
@@ -91,7 +91,7 @@ def test_materialize_a_video_partition_from_the_ui(page, ui, media, launched):
     dialog.get_by_text("Select a partition or create one").click()
     picker = page.get_by_role("dialog").filter(has=page.get_by_placeholder("Filter partitions"))
     picker.get_by_placeholder("Filter partitions").fill(video_id)
-    picker.get_by_text(video_id, exact=True).first.click()
+    picker.get_by_text(partition, exact=True).first.click()
     page.keyboard.press("Escape")  # closes the partition picker, not the launch dialog
     dialog.get_by_text("1 partition", exact=True).wait_for()
     dialog.get_by_role("button", name="Launch 1 run").click()
@@ -107,12 +107,12 @@ def test_materialize_a_video_partition_from_the_ui(page, ui, media, launched):
     assert run["status"] == "SUCCESS", f"run {run_id} ended {run['status']}\n{ui.log_tail()}"
     page.get_by_text("Success", exact=True).first.wait_for(timeout=30_000)  # the run page says so too
     tags = {t["key"]: t["value"] for t in run["tags"]}
-    assert run["jobName"] == JOB and tags["dagster/partition"] == video_id and tags["dagster/from_ui"] == "true"
+    assert run["jobName"] == JOB and tags["dagster/partition"] == partition and tags["dagster/from_ui"] == "true"
     assert tags["dataprocessor/profile"] == PROFILE_NAME
     assert tags["dataprocessor/partial_failure"] == "always_fails"  # optional failure: run stays green
 
     # Every component of the profile materialized this partition in this run.
-    nodes = ui.graphql(MATERIALIZATIONS_QUERY, {"partition": video_id})["assetNodes"]
+    nodes = ui.graphql(MATERIALIZATIONS_QUERY, {"partition": partition})["assetNodes"]
     by_run = {n["assetKey"]["path"][-1] for n in nodes if any(m["runId"] == run_id for m in n["assetMaterializations"])}
     assert by_run == COMPONENTS
 

@@ -3,6 +3,9 @@
 One Parquet row with a fixed schema (``FEATURES_SCHEMA_VERSION``). A source that is ``empty``
 (no audio track, no video track) leaves its columns null and says why in ``<source>_status`` /
 ``<source>_empty_reason``, so a consumer can tell "silent" from "not measured".
+
+The row holds what was computed from the content and nothing about who uploaded it: a repost of
+the same bytes shares it as it is. ``dp export`` adds ``platform_id`` and ``video_id``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import pyarrow as pa
 
 from dp_assets.contract import ComponentConfig, ComponentContext, ComponentResult, ComponentSpec, Modality, Status
 
-FEATURES_SCHEMA_VERSION = 1
+# 2: the row no longer carries video_id / platform_id (the export adds them), so reposts share it
+FEATURES_SCHEMA_VERSION = 2
 
 # column -> (source component, summary key, arrow type)
 COLUMNS: dict[str, tuple[str, str, pa.DataType]] = {
@@ -40,8 +44,6 @@ SOURCES = tuple(dict.fromkeys(source for source, _, _ in COLUMNS.values()))
 
 OUTPUT_SCHEMA = pa.schema(
     [
-        pa.field("video_id", pa.string(), nullable=False),
-        pa.field("platform_id", pa.string(), nullable=False),
         pa.field("features_schema_version", pa.int32(), nullable=False),
         pa.field("cuts_per_minute", pa.float64()),
         *[pa.field(name, dtype) for name, (_, _, dtype) in COLUMNS.items()],
@@ -62,7 +64,7 @@ def _finite(value):
 
 
 def compute(ctx: ComponentContext, config: FeaturesConfig, inputs: Mapping[str, ComponentResult]) -> ComponentResult:
-    row: dict = {"video_id": ctx.video_id, "platform_id": ctx.platform_id, "features_schema_version": FEATURES_SCHEMA_VERSION}
+    row: dict = {"features_schema_version": FEATURES_SCHEMA_VERSION}
     for name, (source, key, _) in COLUMNS.items():
         result = inputs[source]
         row[name] = _finite(result.summary.get(key)) if result.status is Status.OK else None
@@ -74,7 +76,7 @@ def compute(ctx: ComponentContext, config: FeaturesConfig, inputs: Mapping[str, 
         row["cut_count"] * 60.0 / duration if row["cut_count"] is not None and duration and duration > 0 else None
     )
     table = pa.Table.from_pylist([row], schema=OUTPUT_SCHEMA)
-    return ComponentResult.ok(table, summary={k: v for k, v in row.items() if k not in ("video_id", "platform_id")})
+    return ComponentResult.ok(table, summary=row)
 
 
 SPEC = ComponentSpec(
@@ -90,6 +92,6 @@ SPEC = ComponentSpec(
     reads={source: tuple(key for s, key, _ in COLUMNS.values() if s == source) for source in SOURCES},
     accepts_empty_inputs=True,
     tolerates_failed_inputs=True,
-    # the row itself, less the ids
-    summary_keys=tuple(name for name in OUTPUT_SCHEMA.names if name not in ("video_id", "platform_id")),
+    # the row itself
+    summary_keys=tuple(OUTPUT_SCHEMA.names),
 )

@@ -266,4 +266,5 @@ SPEC = ComponentSpec(
         "source_count",
         *(f"{source}_{key}" for source in SOURCES for key in ("status", "empty_reason", *SOURCE_SUMMARY_KEYS)),
     ),
+    reads_sidecar=True,
 )

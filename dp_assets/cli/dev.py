@@ -1,0 +1,67 @@
+"""``dp dev``: the Dagster UI and daemon (``dagster dev``) on this deployment's instance, and
+``dp migrate``: bring a DP_HOME made by an earlier version up to date."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+from dp_resources.settings import PROJECT_DIR, ensure_dagster_home
+
+
+def add_parsers(sub) -> None:
+    dev = sub.add_parser("dev", help="open the Dagster UI (dagster dev with workspace.yaml)")
+    dev.add_argument("--profile", default=argparse.SUPPRESS)
+    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.set_defaults(func=run_dev)
+
+    migrate = sub.add_parser("migrate", help="migrate the databases and the Dagster partitions of DP_HOME to this version")
+    migrate.set_defaults(func=run_migrate)
+
+
+def _open_and_sync():
+    """The instance, with the gpu pool limit set and every registered video's partition present."""
+    from dp_assets.partitions import sync_video_partitions
+    from dp_resources.gpu import configure_gpu_pool, gpu_from_env
+    from dp_resources.instance import open_instance
+    from dp_resources.video_catalog import VideoCatalog
+
+    instance = open_instance()
+    limit = configure_gpu_pool(instance, gpu_from_env())
+    added = sync_video_partitions(instance, VideoCatalog())
+    return instance, limit, added
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from dp_assets.partitions import sync_video_partitions
+    from dp_resources.video_catalog import VideoCatalog
+
+    instance, _, added = _open_and_sync()
+    with instance:
+        added += sync_video_partitions(instance, VideoCatalog(), force=True)
+    print(f"dp: DP_HOME is up to date; {added} video partition(s) added")
+    return 0
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    instance, limit, _ = _open_and_sync()
+    instance.dispose()
+    home = ensure_dagster_home()
+    print(f"dp: profile {args.profile}, DAGSTER_HOME {home}, gpu pool limit {limit}")
+    # A shell starts background jobs with SIGINT ignored, and an ignored signal survives exec:
+    # dagster dev would then not stop on SIGINT/SIGTERM. Give it the default dispositions.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    if not Path(dagster).exists():  # not installed in this interpreter's environment
+        dagster = shutil.which("dagster") or dagster
+    command = [dagster, "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-p", str(args.port), "-h", args.host]
+    # dagster dev loads the code location in processes of its own: the profile reaches them the
+    # way every deployment setting does, through the environment they inherit.
+    os.execve(command[0], command, {**os.environ, "DP_PROFILE": args.profile})
+    return 0  # not reached
