@@ -127,6 +127,20 @@ def _write(out, video, count: int, fps: float, width: int, height: int, tones: l
         tone.close(duration_s)
 
 
+def _add_video(out, codec: str, rate, width: int, height: int):
+    stream = out.add_stream(codec, rate=rate)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    if codec == "libx264":
+        stream.codec_context.options = {"preset": "ultrafast"}
+    else:
+        # A bit rate no flat frame needs: mpeg4 then keeps every grey level within 1 (the
+        # RGB -> YUV -> RGB rounding) instead of 3, so tests can check levels tightly.
+        stream.codec_context.bit_rate = 20_000_000
+    # A keyframe every 12 frames, as real encoders place them now and then.
+    stream.codec_context.gop_size = 12
+    return stream
+
+
 def _add_pcm(out, rate: int = AUDIO_RATE):
     stream = out.add_stream("pcm_s16le", rate=rate)
     stream.layout = "mono"
@@ -159,8 +173,7 @@ def many_streams(folder: Path, n_audio: int = 8, duration_s: float = 4.0, name: 
         first, second = n_audio // 2, n_audio - n_audio // 2
         audio = [_add_pcm(out) for _ in range(first)]
         subtitle = out.add_stream_from_template(subtitles.streams.subtitles[0])
-        video = out.add_stream("mpeg4", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video = _add_video(out, "mpeg4", fps, width, height)
         audio += [_add_pcm(out) for _ in range(second)]
         out.add_attachment("notes.txt", "text/plain", b"an attachment is a stream too")
         video_index = video.index
@@ -207,12 +220,7 @@ def long_video(
     rate = fractions.Fraction(fps).limit_denominator(1000)
     count = int(math.floor(duration_s * fps + 1e-9))
     with av.open(str(path), "w", format="matroska") as out:
-        video = out.add_stream(codec, rate=rate)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        # A keyframe now and then, as real encoders do; mpeg4's default GOP of 12 would also do.
-        video.codec_context.gop_size = 12
-        if codec == "libx264":
-            video.codec_context.options = {"preset": "ultrafast"}
+        video = _add_video(out, codec, rate, width, height)
         tones = [_Tone(_add_pcm(out), amplitude, out)] if amplitude is not None else []
         texture = None
         if textured:
