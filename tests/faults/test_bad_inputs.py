@@ -295,8 +295,9 @@ def test_truncated_webm_is_used_as_far_as_it_decodes(media, tmp_path):
     assert more["visual_embedding"].status is Status.OK and more["visual_embedding"].summary["frame_count"] == 15
     assert more["visual_pacing"].status is Status.OK
     assert more["visual_pacing"].summary["analysed_s"] == pytest.approx(14.5, abs=0.2)
-    # Big Buck Bunny's intro is music, no speech.
+    # Big Buck Bunny's intro is music, no speech, and no legible text in what survived.
     assert more["voice_activity"].empty_reason == "no_speech" and more["transcript"].empty_reason == "no_speech"
+    assert more["text_features"].summary["empty_detail"] == "no text from any source (metadata: no_metadata; ocr: no_text; transcript: no_speech)"
 
 
 def test_audio_only_flac_is_empty_on_the_visual_side(media, tmp_path):
@@ -329,6 +330,8 @@ def test_video_without_audio_is_empty_on_the_audio_side(media, tmp_path):
     assert_no_audio(more, "mov,mp4,m4a,3gp,3g2,mj2")
     assert more["visual_embedding"].status is Status.OK and more["visual_embedding"].summary["frame_count"] == 4
     assert more["visual_pacing"].status is Status.OK
+    # The missing audio track is named as such where text_features lists its sources.
+    assert more["text_features"].summary["empty_detail"] == "no text from any source (metadata: no_metadata; ocr: no_text; transcript: no_audio_track)"
 
 
 # -- end to end through the CLI --------------------------------------------------------------------
