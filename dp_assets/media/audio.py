@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -140,11 +140,9 @@ def decode_audio(path: Path | str, sink: Callable[[np.ndarray], None]) -> Decode
     return info
 
 
-def read_waveform(result: ComponentResult) -> np.ndarray:
-    """The 16 kHz mono float32 samples an ``ok`` ``audio_waveform`` result wrote (memory-mapped).
-
-    Read-only: callers that need to modify the samples copy them first.
-    """
+def _waveform_file(result: ComponentResult) -> tuple[Path, int]:
+    """The waveform file of an ``ok`` ``audio_waveform`` result and its number of samples, checked
+    against what the component reported."""
     if result.status != Status.OK or "waveform" not in result.files:
         raise ValueError(f"not an ok audio_waveform result (status {result.status.value}, files {sorted(result.files)})")
     path = Path(result.files["waveform"])
@@ -154,7 +152,40 @@ def read_waveform(result: ComponentResult) -> np.ndarray:
     expected = result.summary.get("n_samples")
     if expected is not None and size // WAVEFORM_DTYPE.itemsize != expected:
         raise ValueError(f"{path}: holds {size // WAVEFORM_DTYPE.itemsize} samples, audio_waveform reported {expected}")
-    if size == 0:
+    return path, size // WAVEFORM_DTYPE.itemsize
+
+
+def waveform_length(result: ComponentResult) -> int:
+    """Samples in the waveform an ``ok`` ``audio_waveform`` result wrote."""
+    return _waveform_file(result)[1]
+
+
+def read_waveform(result: ComponentResult) -> np.ndarray:
+    """The 16 kHz mono float32 samples an ``ok`` ``audio_waveform`` result wrote (memory-mapped).
+
+    Read-only: callers that need to modify the samples copy them first. Pages a reader touches
+    stay in its resident memory; a component that goes through the whole audio reads it with
+    :func:`waveform_blocks` instead.
+    """
+    path, n = _waveform_file(result)
+    if n == 0:
         return np.zeros(0, dtype=WAVEFORM_DTYPE)
     # memmap rather than fromfile: a 2-hour video is ~460 MB and most readers touch it once.
     return np.memmap(path, dtype=WAVEFORM_DTYPE, mode="r")
+
+
+def waveform_blocks(result: ComponentResult, block_samples: int) -> Iterator[np.ndarray]:
+    """The samples of an ``ok`` ``audio_waveform`` result in consecutive float32 blocks of
+    ``block_samples`` (the last one shorter), read from the file one block at a time, so a
+    reader holds one block however long the audio (a memory-mapped pass over an hour keeps
+    230 MB resident)."""
+    if block_samples < 1:
+        raise ValueError(f"block_samples must be positive, not {block_samples}")
+    path, n = _waveform_file(result)
+    with open(path, "rb") as handle:
+        for offset in range(0, n, block_samples):
+            count = min(block_samples, n - offset)
+            block = np.fromfile(handle, dtype=WAVEFORM_DTYPE, count=count)
+            if block.shape[0] != count:
+                raise ValueError(f"{path}: ended after {offset + block.shape[0]} of {n} samples")
+            yield block

@@ -9,7 +9,7 @@ into segments with its hysteresis, minimum lengths and padding, exactly as its
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -23,14 +23,14 @@ from dp_assets.contract import (
     EmptyReason,
     Modality,
 )
-from dp_assets.media.audio import TARGET_SAMPLE_RATE, read_waveform
+from dp_assets.media.audio import TARGET_SAMPLE_RATE, waveform_blocks, waveform_length
 from dp_assets.contract import ModelRef, Runtime
 from dp_resources.models.silero import SILERO_VERSION, silero_onnx_wrapper, silero_utils, silero_weight_files
 
 # Silero VAD v6 takes exactly 512 samples per call at 16 kHz (its model refuses other sizes).
 WINDOW_SAMPLES = 512
-# Samples converted to a torch tensor at a time: ~4 MB, so a 2-hour memory-mapped waveform is
-# never copied whole (~460 MB).
+# Samples read and converted to a torch tensor at a time: ~4 MB, so a 2-hour waveform (~460 MB)
+# is never held whole.
 _BLOCK_SAMPLES = WINDOW_SAMPLES * 2048
 
 
@@ -44,19 +44,19 @@ class _SileroVad:
         self.model = model
         self.lock = threading.Lock()
 
-    def speech_probs(self, samples: np.ndarray) -> tuple[np.ndarray, int]:
-        """One probability per 512-sample window (the last one zero-padded, as Silero does), and
-        the number of non-finite samples that were read as 0."""
+    def speech_probs(self, blocks: Iterable[np.ndarray], n: int) -> tuple[np.ndarray, int]:
+        """One probability per 512-sample window of the ``n`` samples that ``blocks`` yields in
+        order (each a multiple of 512 samples but the last, which is zero-padded, as Silero
+        does), and the number of non-finite samples that were read as 0."""
         import torch
 
-        n = int(samples.shape[0])
         probs = np.empty((n + WINDOW_SAMPLES - 1) // WINDOW_SAMPLES, dtype=np.float32)
         nonfinite = 0
         with self.lock, torch.inference_mode():
             self.model.reset_states()
             index = 0
-            for offset in range(0, n, _BLOCK_SAMPLES):
-                block = np.array(samples[offset : offset + _BLOCK_SAMPLES], dtype=np.float32)
+            for samples in blocks:
+                block = np.array(samples, dtype=np.float32)
                 bad = ~np.isfinite(block)
                 if bad.any():
                     nonfinite += int(bad.sum())
@@ -115,12 +115,11 @@ def compute(
     rate = int(waveform.summary["sample_rate"])
     if rate != TARGET_SAMPLE_RATE:
         return ComponentResult.failed(f"voice_activity needs {TARGET_SAMPLE_RATE} Hz audio, audio_waveform has {rate} Hz")
-    samples = read_waveform(waveform)
-    n = int(samples.shape[0])
+    n = waveform_length(waveform)
     duration_s = n / rate
 
     vad = ctx.models.get(SILERO_VAD, ctx.runtime)
-    probs, nonfinite = vad.speech_probs(samples)
+    probs, nonfinite = vad.speech_probs(waveform_blocks(waveform, _BLOCK_SAMPLES), n)
     warnings = []
     if nonfinite:
         # A float decoder fed garbage can emit inf/NaN; the model would turn them into NaN probabilities.

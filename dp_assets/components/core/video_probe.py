@@ -3,6 +3,8 @@
 Reads the header and demuxes packets (no decoding) so that frame counts and durations come from
 the data, not from headers that lie (an AVI claiming 444 frames holds 68; live-recorded WebM has
 no duration at all). Container tags are never copied: phone clips carry GPS coordinates there.
+A video stream whose stated frame size is over ``MAX_FRAME_PIXELS`` (or has none) fails the
+probe before any frame is decoded, so nothing downstream tries to allocate it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from dp_assets.contract import ComponentConfig, ComponentContext, ComponentResult, ComponentSpec, Modality
-from dp_assets.media.container import MediaError, ffmpeg_messages, open_media
+from dp_assets.media.container import MAX_FRAME_PIXELS, MediaError, ffmpeg_messages, open_media, refused_frame_size
 
 # A stream is variable-frame-rate when more than this share of its frame intervals stray from the
 # median interval by more than VFR_INTERVAL_TOLERANCE (relative). 10 % absorbs the millisecond
@@ -90,6 +92,25 @@ def _display_rotation(container, stream) -> int:
     return 0
 
 
+def _size_problem(cc, logs) -> str | None:
+    """Why the video stream's frame size cannot be decoded, or None when it can.
+
+    FFmpeg itself refuses sizes over ``max_pixels`` while probing and then reports the stream as
+    0 x 0, so the stated size is read back from its log message.
+    """
+    if cc.width > 0 and cc.height > 0 and cc.width * cc.height <= MAX_FRAME_PIXELS:
+        return None
+    refused = refused_frame_size(logs) or ((cc.width, cc.height) if cc.width > 0 and cc.height > 0 else None)
+    if refused is None:
+        details = "; ".join(ffmpeg_messages(logs, av.logging.ERROR)) or "no decoder message"
+        return f"the {cc.name} video stream states no frame size ({details})"
+    width, height = refused
+    return (
+        f"the video stream states a frame size of {width}x{height} ({width * height / 1e6:,.0f} Mpx), over the "
+        f"limit of {MAX_FRAME_PIXELS / 1e6:.1f} Mpx (MAX_FRAME_PIXELS, 8192x8192); not decoded"
+    )
+
+
 def compute(ctx: ComponentContext, config: VideoProbeConfig, inputs: Mapping[str, ComponentResult]) -> ComponentResult:
     try:
         return _probe(ctx)
@@ -114,6 +135,9 @@ def _probe(ctx: ComponentContext) -> ComponentResult:
             row["audio_channels"] = audio.codec_context.channels
         if video is not None:
             cc = video.codec_context
+            problem = _size_problem(cc, logs)
+            if problem is not None:
+                return ComponentResult.failed(f"{ctx.video_path}: {problem}")
             row["video_codec"] = cc.name
             row["pixel_format"] = cc.pix_fmt
             row["coded_width"], row["coded_height"] = cc.width, cc.height
@@ -158,7 +182,9 @@ SPEC = ComponentSpec(
     name="video_probe",
     modality=Modality.CORE,
     description="Container, codecs, display size after rotation, frame rate (avg, VFR), duration, audio presence.",
-    producer_version="1.0.0",
+    # 1.1.0: a frame size over MAX_FRAME_PIXELS (or none) fails the probe; FFmpeg's warnings
+    # about streams that are never decoded (attachments, subtitles) are no longer listed.
+    producer_version="1.1.0",
     schema_version=1,
     config_model=VideoProbeConfig,
     output_schema=OUTPUT_SCHEMA,

@@ -8,6 +8,8 @@ from dp_assets.components.core import video_probe
 from dp_assets.contract import ComponentContext, SamplingPolicy, Status
 from dp_assets.execution import run_component
 
+from ...faults.corpus import claimed_size
+
 
 def probe(path: Path, tmp_path: Path):
     ctx = ComponentContext(
@@ -52,3 +54,19 @@ def test_truncated_mp4_is_an_error_with_the_decoders_reason(media, tmp_path):
     result = probe(media("bbb_h264_aac51_TRUNCATED.mp4"), tmp_path)
     assert result.status is Status.ERROR
     assert result.error.startswith("cannot decode ") and result.error.endswith("(moov atom not found)")
+
+
+@pytest.mark.parametrize("width, height, over", [(8192, 8192, False), (8193, 8192, True), (100_000, 100_000, True)])
+def test_frame_size_limit_is_checked_before_decoding(tmp_path, width, height, over):
+    # A Matroska header that states the size over packets of zeros (tests/faults/corpus.py).
+    path = claimed_size(tmp_path, width, height)
+    result = probe(path, tmp_path / "work")
+    assert result.status is Status.ERROR
+    if over:
+        assert result.error == (
+            f"{path}: the video stream states a frame size of {width}x{height} ({width * height / 1e6:,.0f} Mpx), "
+            "over the limit of 67.1 Mpx (MAX_FRAME_PIXELS, 8192x8192); not decoded"
+        )
+    else:
+        # At the limit the size is accepted and the decoder gets to say what is wrong: no JPEG data.
+        assert result.error == f"cannot decode {path}: Invalid data found when processing input while probing"
