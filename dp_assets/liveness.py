@@ -1,11 +1,11 @@
-"""Runs whose process died release what they hold.
+"""Runs whose process died are marked failed, and release whatever they hold.
 
 A run started by ``dp process`` executes in that process; killed (``kill -9``, the OOM killer, a
-lost machine), it stays STARTED forever and keeps its ``gpu`` pool slot, and every later run
-waiting for the slot waits forever (measured). Each such run is tagged with its process's pid,
-start time and host; before a new run claims slots, any run holding or waiting for slots whose
-process is gone from this host is marked failed ("process died") and its slots are freed. Runs
-launched by the daemon are watched by Dagster's own run monitoring (``dagster.yaml``).
+lost machine), it would stay STARTED forever. Each such run is tagged with its process's pid,
+start time and host; before ``dp process`` starts a run, any unfinished run of this host whose
+process is gone is marked failed ("process died"), and any Dagster pool slot it held is freed.
+(GPU slots are file locks the kernel drops with the process: ``dp_resources.gpu.GpuSlots``.)
+Runs launched by the daemon are watched by Dagster's own run monitoring (``dagster.yaml``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def owner_tags() -> dict[str, str]:
     }
 
 
-def _owner_gone(run: dg.DagsterRun) -> bool:
+def owner_gone(run: dg.DagsterRun) -> bool:
     pid, started, host = (run.tags.get(t) for t in (run_tags.OWNER_PID, run_tags.OWNER_STARTED, run_tags.OWNER_HOST))
     if not pid or host != socket.gethostname():
         return False  # not ours to judge: another host, or a run this module did not start
@@ -39,21 +39,25 @@ def _owner_gone(run: dg.DagsterRun) -> bool:
         return True
 
 
+_UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
 def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Fail the runs holding pool slots whose process died, free their slots; their ids."""
+    """Fail the unfinished runs of this host whose process died, free any pool slots they hold;
+    their ids."""
     storage = instance.event_log_storage
     released = []
+    owned = instance.get_runs(filters=dg.RunsFilter(statuses=_UNFINISHED, tags={run_tags.OWNER_HOST: socket.gethostname()}))
+    for run in owned:
+        if owner_gone(run):
+            instance.report_run_failed(
+                run, f"process died (pid {run.tags[run_tags.OWNER_PID]} on host {run.tags[run_tags.OWNER_HOST]}); marked failed"
+            )
+            storage.free_concurrency_slots_for_run(run.run_id)
+            released.append(run.run_id)
     for run_id in sorted(storage.get_concurrency_run_ids()):
         run = instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             storage.free_concurrency_slots_for_run(run_id)  # slots left by a run that ended
-            released.append(run_id)
-        elif _owner_gone(run):
-            instance.report_run_failed(
-                run,
-                f"process died (pid {run.tags[run_tags.OWNER_PID]} on host {run.tags[run_tags.OWNER_HOST]}); "
-                "its pool slots were freed",
-            )
-            storage.free_concurrency_slots_for_run(run_id)
             released.append(run_id)
     return released

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dp_assets.cache import Verdict, check_artifact
-from dp_assets.contract import CPU, FRAMES_COMPONENT, ComponentContext, ComponentResult, Runtime, Status
+from dp_assets.contract import CPU, FRAMES_COMPONENT, ComponentContext, ComponentResult, Status
 from dp_assets.execution import run_component
 from dp_assets.profiles import Profile, ResolvedComponent
 from dp_assets.records import ComponentRecord, ReusedFrom
 from dp_core.hashing import canonical_json, sha256_hex
 from dp_resources.artifact_index import ArtifactIndex, utcnow
 from dp_resources.artifact_store import ArtifactStore, write_json_atomic
+from dp_resources.gpu import Gpu
 from dp_resources.video_catalog import VideoCatalog, VideoRef
 
 
@@ -54,7 +55,7 @@ class VideoRun:
         index: ArtifactIndex,
         video: VideoRef,
         run_id: str,
-        runtime: Runtime,
+        gpu: Gpu,
         log: logging.Logger,
         force: bool = False,
     ):
@@ -65,7 +66,8 @@ class VideoRun:
         self.index = index
         self.video = video
         self.run_id = run_id
-        self.runtime = runtime
+        self.gpu = gpu
+        self.runtime = gpu.runtime()
         self.log = log
         self.force = force
         self.versions = profile.artifact_versions(catalog.inputs(video))
@@ -147,7 +149,8 @@ class VideoRun:
                 log=self.log,
                 runtime=self.runtime if spec.uses_gpu else CPU,
             )
-            result, metrics = run_component(spec, ctx, component.config, inputs)
+            with self.gpu.slot(ctx.runtime, on_wait=lambda: self.log.info(f"{spec.name} for video {video.key}: waiting for a GPU slot")):
+                result, metrics = run_component(spec, ctx, component.config, inputs)
             if note:
                 self.log.warning(f"{spec.name} for video {video.key}: {note}")
                 result.warnings.append(note)

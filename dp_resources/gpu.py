@@ -1,8 +1,13 @@
 """The GPU settings: which device model-backed components use, at which precision, how many at once.
 
 ``device: auto`` picks ``cuda:0`` when torch sees a CUDA device, else ``cpu``; torch is imported
-only when the CUDA driver reports a device, so a CPU machine never pays for importing it. The
-concurrency limit is enforced by Dagster's ``gpu`` pool (see README "GPU"), so it holds across runs;
+only when the CUDA driver reports a device, so a CPU machine never pays for importing it.
+
+The concurrency limit holds GPU work only: a component that runs on a CUDA device holds one of
+``gpu_max_concurrent`` slots of this machine while it computes (:class:`GpuSlots`, one file lock
+per slot), so CPU components of any number of runs go on meanwhile, and on the CPU device
+nothing is claimed at all. A waiting component sleeps between tries; a process that dies loses
+its lock with it (the kernel releases it), so a crash never wedges the slots.
 ``gpu_max_concurrent: auto`` is 1 below 24 GiB of VRAM, else one slot per 24 GiB (at most 4),
 because every slot may hold its own copy of the largest model plus a batch of frames.
 Plain Python (no Dagster); ``dp_resources.resources.GpuResource`` wraps it for Dagster.
@@ -10,8 +15,14 @@ Plain Python (no Dagster); ``dp_resources.resources.GpuResource`` wraps it for D
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
+import os
+import time
 from functools import cache
+from pathlib import Path
+from typing import Callable, Iterator
 
 from pydantic import BaseModel, Field
 
@@ -20,6 +31,9 @@ from dp_resources.settings import Device, GpuLimit, Precision, current_settings
 
 VRAM_PER_SLOT_GIB = 24
 MAX_AUTO_SLOTS = 4
+# How often a component waiting for a GPU slot tries again: a sleeping waiter costs nothing, and
+# a GPU component runs for seconds, so a fifth of a second of latency is noise.
+SLOT_POLL_S = 0.2
 
 
 def _torch():
@@ -58,7 +72,10 @@ def cuda_available() -> bool:
 class Gpu(BaseModel):
     device: Device = Field(default="auto", description="auto | cpu | cuda:N")
     precision: Precision = Field(default="auto", description="auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16")
-    gpu_max_concurrent: GpuLimit = Field(default="auto", description="auto | N: GPU steps in flight across all runs")
+    gpu_max_concurrent: GpuLimit = Field(default="auto", description="auto | N: GPU components computing at once on this machine")
+    lock_dir: str = Field(
+        default_factory=lambda: str(current_settings().gpu_lock_dir), description="folder of this machine's GPU slot locks"
+    )
 
     def resolved_device(self) -> str:
         if self.device == "auto":
@@ -87,20 +104,76 @@ class Gpu(BaseModel):
         return max(1, min(MAX_AUTO_SLOTS, int(vram_gib // VRAM_PER_SLOT_GIB)))
 
 
+    def slots(self, device: str) -> GpuSlots:
+        return GpuSlots(device, self.max_concurrent(), Path(self.lock_dir))
+
+    @contextlib.contextmanager
+    def slot(self, runtime: Runtime, on_wait: Callable[[], None] | None = None) -> Iterator[int | None]:
+        """Hold one of this machine's GPU slots while a component computes on ``runtime``; on the
+        CPU nothing is claimed (``None``)."""
+        if not runtime.is_cuda:
+            yield None
+            return
+        with self.slots(runtime.device).hold(on_wait) as k:
+            yield k
+
+
 def gpu_from_env() -> Gpu:
     """The GPU settings of this deployment: ``DP_DEVICE``, ``DP_PRECISION``, ``DP_GPU_MAX_CONCURRENT``."""
     settings = current_settings()
     return Gpu(device=settings.device, precision=settings.precision, gpu_max_concurrent=settings.gpu_max_concurrent)
 
 
-GPU_POOL = "gpu"
+class GpuSlots:
+    """At most ``limit`` holders of ``device`` at once across every process of this machine.
 
+    Slot ``k`` is the file ``<lock_dir>/<device>.slot<k>``, held with an exclusive ``flock`` for as
+    long as the holder computes; the kernel drops the lock when the process ends, however it ends.
+    """
 
-def configure_gpu_pool(instance, gpu: Gpu) -> int:
-    """Set the instance's ``gpu`` pool limit to ``gpu_max_concurrent`` (what `dagster instance
-    concurrency set gpu N` does), so the limit holds across every run of the deployment."""
-    limit = gpu.max_concurrent()
-    storage = instance.event_log_storage
-    if storage.get_concurrency_info(GPU_POOL).slot_count != limit:
-        storage.set_concurrency_slots(GPU_POOL, limit)
-    return limit
+    def __init__(self, device: str, limit: int, lock_dir: Path, poll_s: float = SLOT_POLL_S):
+        self.device, self.limit, self.lock_dir, self.poll_s = device, limit, Path(lock_dir), poll_s
+
+    def _paths(self) -> list[Path]:
+        name = self.device.replace(":", "")
+        return [self.lock_dir / f"{name}.slot{k}" for k in range(self.limit)]
+
+    @contextlib.contextmanager
+    def hold(self, on_wait: Callable[[], None] | None = None) -> Iterator[int]:
+        """Hold a slot for the body; ``on_wait`` is called once if none is free at first."""
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        waited = False
+        while True:
+            for k, path in enumerate(self._paths()):
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                try:
+                    yield k
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+                return
+            if not waited and on_wait is not None:
+                on_wait()
+            waited = True
+            time.sleep(self.poll_s)
+
+    def held(self) -> int:
+        """How many slots are held right now (by any process of this machine)."""
+        busy = 0
+        for path in self._paths():
+            if not path.exists():
+                continue
+            fd = os.open(path, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            except BlockingIOError:
+                busy += 1
+            finally:
+                os.close(fd)
+        return busy

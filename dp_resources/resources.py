@@ -14,7 +14,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 from dp_resources.artifact_index import ArtifactIndex
 from dp_resources.artifact_store import ArtifactStore, default_root
 from dp_resources.gpu import Gpu
-from dp_resources.settings import Device, GpuLimit, Precision, resource_field
+from dp_resources.settings import Device, GpuLimit, Precision, Settings, current_settings, resource_field
 from dp_resources.video_catalog import VideoCatalog
 
 
@@ -57,11 +57,12 @@ class ArtifactIndexResource(dg.ConfigurableResource):
 class GpuResource(dg.ConfigurableResource):
     device: Device = Field(default="auto", description="auto | cpu | cuda:N")
     precision: Precision = Field(default="auto", description="auto (fp16 on CUDA, fp32 on CPU) | fp32 | fp16")
-    gpu_max_concurrent: GpuLimit = Field(default="auto", description="auto | N: GPU steps in flight across all runs")
+    gpu_max_concurrent: GpuLimit = Field(default="auto", description="auto | N: GPU components computing at once on this machine")
+    lock_dir: str = Field(default_factory=lambda: str(current_settings().gpu_lock_dir), description=Settings.describe("gpu_lock_dir"))
 
     @classmethod
     def of(cls, gpu: Gpu) -> "GpuResource":
         return cls(**gpu.model_dump())
 
     def create_resource(self, context) -> Gpu:
-        return Gpu(device=self.device, precision=self.precision, gpu_max_concurrent=self.gpu_max_concurrent)
+        return Gpu(device=self.device, precision=self.precision, gpu_max_concurrent=self.gpu_max_concurrent, lock_dir=self.lock_dir)
