@@ -15,6 +15,7 @@ from dp_assets.maintenance.retention import RetentionPolicy
 from dp_assets.maintenance.schedules import build_maintenance_schedules
 from dp_assets.profiles import Profile
 from dp_assets.sensors import build_manifest_sensors
+from dp_assets.stages import whole_video_steps
 from dp_resources.artifact_index import ArtifactIndex
 from dp_resources.artifact_store import ArtifactStore
 from dp_resources.gpu import Gpu
@@ -49,7 +50,7 @@ def build_definitions(
         executor=dg.in_process_executor,
         assets=[raw_video, video_metadata, *assets, *([dataset] if dataset else [])],
         jobs=[process_video, *MAINTENANCE_JOBS],
-        sensors=[*build_manifest_sensors(profile), build_bucket_sensor(PROCESS_VIDEO_JOB)],
+        sensors=[*build_manifest_sensors(profile), build_bucket_sensor(PROCESS_VIDEO_JOB, batchable=whole_video_steps(profile))],
         schedules=build_maintenance_schedules(),
         resources={
             "store": ArtifactStoreResource.of(store or ArtifactStore()),

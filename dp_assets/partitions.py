@@ -32,6 +32,25 @@ def add_video_partitions(instance: dg.DagsterInstance, keys: list[str]) -> None:
         instance.add_dynamic_partitions(VIDEO_PARTITIONS_NAME, keys[start : start + ADD_CHUNK])
 
 
+# Dagster's run tags for a run over a range of partitions (the assets' backfill policy is single-run).
+PARTITION_RANGE_START = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END = "dagster/asset_partition_range_end"
+
+
+def contiguous_batches(ordered_keys: list[str], wanted: list[str], limit: int) -> list[list[str]]:
+    """``wanted`` partition keys grouped into runs of consecutive keys of ``ordered_keys`` (the
+    instance's partition order), at most ``limit`` each: a partition range covers exactly them."""
+    position = {key: i for i, key in enumerate(ordered_keys)}
+    keys = sorted(set(wanted), key=position.__getitem__)
+    batches: list[list[str]] = []
+    for key in keys:
+        if batches and position[key] == position[batches[-1][-1]] + 1 and len(batches[-1]) < limit:
+            batches[-1].append(key)
+        else:
+            batches.append([key])
+    return batches
+
+
 def sync_video_partitions(instance: dg.DagsterInstance, catalog: VideoCatalog, force: bool = False) -> int:
     """Give every registered video its partition, once after the database was migrated (or when
     ``force``); the number of partitions added."""

@@ -67,8 +67,9 @@ class ComponentEntry(BaseModel):
 class ExecutionModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     granularity: Literal["stage", "component", "video"] = Field(
-        default="stage",
-        description="Dagster steps per video: one per stage (default), per component, or one for the whole video",
+        default="video",
+        description="Dagster steps per video: one for the whole video (default; a run may then take a batch of "
+        "videos), one per stage, or one per component (for a distributed executor)",
     )
 
 
@@ -103,7 +104,7 @@ class Profile:
     source: str
     sampling: SamplingPolicy
     components: dict[str, ResolvedComponent]  # in dependency order
-    granularity: str = "stage"
+    granularity: str = "video"
     runtime: Runtime = CPU
 
     def __getitem__(self, name: str) -> ResolvedComponent:

@@ -31,8 +31,8 @@ def _finalize(
     partition = run.tags.get(run_tags.PARTITION)
     if not partition:
         return dg.SkipReason(f"run {run.run_id} has no video partition; nothing to finalize")
-    if run.tags.get(run_tags.FINALIZED_BY) == run_tags.FINALIZED_BY_DP_PROCESS:
-        return dg.SkipReason(f"run {run.run_id} was finalized by dp process")
+    if run.tags.get(run_tags.FINALIZED_BY):
+        return dg.SkipReason(f"run {run.run_id} was finalized by {run.tags[run_tags.FINALIZED_BY]}")
     try:
         video = catalog.lookup(VideoKey.parse(partition))
     except InvalidIdError as exc:

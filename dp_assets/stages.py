@@ -14,7 +14,12 @@ from dp_assets.profiles import Profile, ResolvedComponent
 GRANULARITIES = ("stage", "component", "video")
 
 
-def plan_stages(profile: Profile, granularity: str = "stage") -> list[list[ResolvedComponent]]:
+def whole_video_steps(profile: Profile) -> bool:
+    """Whether one step processes a whole video: then one run can take a batch of videos."""
+    return len(plan_stages(profile, profile.granularity)) == 1
+
+
+def plan_stages(profile: Profile, granularity: str = "video") -> list[list[ResolvedComponent]]:
     """Group components into execution steps (see module docstring); order is dependency order.
 
     A component's layer grows by one at every modality change along its upstream chain; components

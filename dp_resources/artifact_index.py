@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,12 +246,46 @@ class ArtifactIndex(BaseModel):
     # -- one writer per video --------------------------------------------------------------
     @contextlib.contextmanager
     def video_lock(self, video: VideoKey) -> Iterator[None]:
-        """Held while a video is computed, so a second request waits and then reuses the result."""
+        """Held while a video is computed, so a second request waits and then reuses the result.
+
+        Re-entrant within a process: ``dp process`` holds the locks of the videos it computes,
+        and the run's step, in the same process, takes each video's lock again."""
         name = video.partition_key
+        with _HELD_LOCK:
+            depth = _HELD.get(name, 0)
+            if depth:
+                _HELD[name] = depth + 1
+        if depth:
+            try:
+                yield
+            finally:
+                with _HELD_LOCK:
+                    _HELD[name] -= 1
+            return
+        with self._acquire(name):
+            with _HELD_LOCK:
+                _HELD[name] = 1
+            try:
+                yield
+            finally:
+                with _HELD_LOCK:
+                    del _HELD[name]
+
+    @contextlib.contextmanager
+    def video_locks(self, videos: list[VideoKey]) -> Iterator[None]:
+        """The locks of several videos, taken in one global order so two batches never deadlock."""
+        with contextlib.ExitStack() as stack:
+            for video in sorted(set(videos)):
+                stack.enter_context(self.video_lock(video))
+            yield
+
+    @contextlib.contextmanager
+    def _acquire(self, name: str) -> Iterator[None]:
         if self.engine.dialect.name == "postgresql":
             lock_id = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-            with self.engine.connect() as conn:
+            with _pg_lock_session(self.engine) as conn:
                 conn.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+                conn.commit()
                 try:
                     yield
                 finally:
@@ -268,3 +303,29 @@ class ArtifactIndex(BaseModel):
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# Video locks this process holds (name -> depth), so a nested request for one is not a deadlock.
+_HELD: dict[str, int] = {}
+_HELD_LOCK = threading.Lock()
+# One database session holds every advisory lock of this process (a batch of 50 videos would
+# otherwise need 50 pooled connections); it is closed when the last lock is released.
+_PG_SESSIONS: dict[str, list] = {}
+
+
+@contextlib.contextmanager
+def _pg_lock_session(engine: sa.Engine) -> Iterator[sa.Connection]:
+    key = str(engine.url)
+    with _HELD_LOCK:
+        entry = _PG_SESSIONS.get(key)
+        if entry is None:
+            entry = _PG_SESSIONS[key] = [engine.connect(), 0]
+        entry[1] += 1
+    try:
+        yield entry[0]
+    finally:
+        with _HELD_LOCK:
+            entry[1] -= 1
+            if entry[1] == 0:
+                entry[0].close()
+                del _PG_SESSIONS[key]

@@ -1,6 +1,8 @@
 """The Definitions load, and one partition materializes through Dagster's own API."""
 
 import dagster as dg
+
+from dp_assets.runner import process_video
 import pyarrow.parquet as pq
 
 import importlib
@@ -102,21 +104,23 @@ def test_unregistered_partition_fails_with_a_clear_message(tmp_path):
     assert "is not <platform_id>/<video_id>" in descriptions["legacy"] and "dp migrate" in descriptions["legacy"]
 
 
-def test_gpu_components_share_the_gpu_pool_and_dp_sets_its_limit(tmp_path, media):
-    from dp_assets.factory import build_component_assets
-    from dp_resources.gpu import GPU_POOL
+def test_a_cpu_run_never_claims_a_gpu_slot(tmp_path, media):
+    """Every GPU slot of the machine is held (a long GPU job elsewhere): a run on the CPU device
+    still completes, because only a component computing on CUDA claims a slot."""
+    from dp_resources.gpu import Gpu
     from tests.pipeline_helpers import Pipeline
 
-    baseline = load_profile("baseline")
-    pools = {}
-    for assets_def in build_component_assets(baseline):
-        for key in assets_def.keys:
-            pools[key.to_user_string()] = assets_def.op.pool
-    gpu_components = {n for n, c in baseline.components.items() if c.spec.uses_gpu}
-    assert {"visual_embedding", "text_features"} <= gpu_components
-    assert all(pools[n] == GPU_POOL for n in gpu_components)
-    assert pools["video_probe"] is None
-    pipeline = Pipeline(tmp_path)
-    pipeline.process(media("park_0p55s.mp4"))
-    # CPU machine: auto -> 1 slot.
-    assert pipeline.instance.event_log_storage.get_concurrency_info(GPU_POOL).slot_count == 1
+    profile = tmp_path / "gpu_user.yaml"
+    profile.write_text(
+        "name: gpu_user\nsampling: {version: '1', fps: 1.0, max_frames: 10, max_side: 64}\n"
+        "component_modules: [tests.fixtures.quick_on_gpu]\ncomponents: {video_probe: {}, quick_on_gpu: {}}\n"
+    )
+    gpu = Gpu(device="cpu", precision="fp32", gpu_max_concurrent="1", lock_dir=str(tmp_path / "gpu_locks"))
+    pipeline = Pipeline(tmp_path / "home")
+    with gpu.slots("cuda:0").hold():
+        assert gpu.slots("cuda:0").held() == 1
+        outcome = process_video(
+            media("park_0p55s.mp4"), VideoKey("test", "park"), load_profile(profile),
+            instance=pipeline.instance, store=pipeline.store, catalog=pipeline.catalog, index=pipeline.index, gpu=gpu,
+        )
+    assert outcome.ok and pipeline.entry(outcome, "quick_on_gpu").status == "ok"

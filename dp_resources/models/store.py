@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from dp_core.contract import ModelRef, ModelUnavailableError, Runtime
 from dp_core.hashing import canonical_json, sha256_hex
+
+log = logging.getLogger("dataprocessor.models")
 
 
 def package_file(package: str, *parts: str) -> Path:
@@ -94,13 +99,19 @@ class ModelStore:
     def __init__(self) -> None:
         self._models: dict[tuple[str, str, str], Any] = {}
         self._lock = threading.Lock()
+        # How often each (model, device, precision) was loaded by this process: once, in a warm
+        # worker or a dp process over many videos (the log says how long each load took).
+        self.loads: Counter[tuple[str, str, str]] = Counter()
 
     def get(self, ref: ModelRef, runtime: Runtime) -> Any:
         rt = ref.effective_runtime(runtime)
         key = (ref.name, rt.device, rt.precision)
         with self._lock:
             if key not in self._models:
+                started = time.perf_counter()
                 self._models[key] = ref.load(rt)
+                self.loads[key] += 1
+                log.info("loaded model %s on %s (%s) in %.1f s", ref.name, rt.device, rt.precision, time.perf_counter() - started)
             return self._models[key]
 
     def loaded(self) -> list[tuple[str, str, str]]:
