@@ -63,11 +63,22 @@ def _check_precision(value: str) -> str:
     return value
 
 
+def _check_workers(value: str) -> str:
+    if value != "auto" and not (value.isdigit() and int(value) >= 1):
+        raise ValueError("Input should be auto or a positive integer")
+    return value
+
+
 def _check_gpu_limit(value: str) -> str:
     if value != "auto" and not (value.isdigit() and int(value) >= 1):
         raise ValueError("Input should be auto or a positive integer")
     return value
 
+
+# A worker process holds every model of the baseline profile (1.42 GB peak RSS measured for one
+# baseline dp process) and its models use two threads each: the budget per worker in ``auto``.
+GIB_PER_WORKER = 2
+CORES_PER_WORKER = 2
 
 # Shared with GpuResource, whose fields take the same values from a profile or from these settings.
 Device = Annotated[str, AfterValidator(_check_device)]
@@ -85,6 +96,7 @@ _DERIVED: dict[str, tuple[str, Callable[[Settings], Any]]] = {
     "bucket_url": ("<DP_HOME>/bucket", lambda s: str(s.home / "bucket")),
     "bucket_cache_dir": ("<DP_HOME>/bucket_cache", lambda s: str(s.home / "bucket_cache")),
     "export_dir": ("<DP_HOME>/exports/training_dataset", lambda s: s.home / "exports" / "training_dataset"),
+    "gpu_lock_dir": ("<DP_HOME>/locks/gpu", lambda s: s.home / "locks" / "gpu"),
 }
 
 
@@ -135,7 +147,24 @@ class Settings(BaseModel):
     gpu_max_concurrent: GpuLimit = Field(
         default="auto",
         alias="DP_GPU_MAX_CONCURRENT",
-        description="auto | N: GPU steps in flight across all runs (auto: 1 below 24 GiB of VRAM, else one per 24 GiB, at most 4)",
+        description="auto | N: GPU components computing at once on this machine, across all runs "
+        "(auto: 1 below 24 GiB of VRAM, else one per 24 GiB, at most 4)",
+    )
+    gpu_lock_dir: Path = _derived(
+        "DP_GPU_LOCK_DIR", "folder of this machine's GPU slot locks (must be local to the machine, not a shared mount)"
+    )
+
+    # -- throughput -------------------------------------------------------------------------
+    workers: Annotated[str, AfterValidator(_check_workers)] = Field(
+        default="auto",
+        alias="DP_WORKERS",
+        description="videos in flight on this machine: warm worker processes that run the daemon's runs, each with its own "
+        f"copy of the models (auto: one per {CORES_PER_WORKER} cores and per {GIB_PER_WORKER} GiB of memory, at least 1)",
+    )
+    batch_max_videos: PositiveInt = Field(
+        default=50,
+        alias="DP_BATCH_MAX_VIDEOS",
+        description="videos per run at most, when new videos arrive together (a bucket-sensor tick, dp process with many paths)",
     )
 
     # -- cache and retention ----------------------------------------------------------------
@@ -183,7 +212,7 @@ class Settings(BaseModel):
         default=30, alias="DP_BUCKET_SENSOR_INTERVAL_S", description="seconds between two evaluations of the bucket sensor"
     )
 
-    @field_validator("home", "dagster_home", "export_dir")
+    @field_validator("home", "dagster_home", "export_dir", "gpu_lock_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.resolve()
@@ -261,6 +290,14 @@ def current_settings() -> Settings:
 def resource_field(name: str) -> Any:
     """A resource field whose default is setting ``name``, read when the resource is built."""
     return Field(default_factory=lambda: getattr(current_settings(), name), description=Settings.describe(name))
+
+
+def auto_workers() -> int:
+    """``DP_WORKERS=auto``: one worker per ``CORES_PER_WORKER`` cores and per ``GIB_PER_WORKER``
+    GiB of physical memory, at least one."""
+    cores = os.cpu_count() or 1
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return max(1, min(cores // CORES_PER_WORKER, int(memory_gib // GIB_PER_WORKER)))
 
 
 def dp_home() -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from dp_assets.media.container import sniff_container  # noqa: F401  (the sensor's check of an object's first bytes)
 from dp_resources.ids import InvalidIdError, VideoKey, check_id, id_from_filename
 from dp_resources.video_bucket import DIR, FILE, SYMLINK, BucketObject
 
@@ -18,12 +19,6 @@ VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".ogv"}
 )
 SIDECAR_EXTENSION = ".json"
-
-# First box types of ISO-BMFF files (MP4/MOV/3GP); old QuickTime files may start with mdat/wide/free.
-_ISO_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}
-_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
-_TS_PACKET = 188
-
 
 @dataclass(frozen=True)
 class ParsedKey:
@@ -77,26 +72,3 @@ def parse_key(obj: BucketObject) -> ParsedKey | str:
         # rewrite can collide ("a b" and "a_b"). The reason names a safe spelling to rename to.
         return f"file name: {exc}; rename it, e.g. to {id_from_filename(stem)}{extension}"
     return ParsedKey(platform, stem, extension)
-
-
-def sniff_container(head: bytes) -> str | None:
-    """The container family announced by a file's first bytes, or None for anything else."""
-    if len(head) >= 8 and head[4:8] in _ISO_BOXES:
-        return "iso-bmff"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "matroska"
-    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
-        return "avi"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
-        return "mpeg-ps"
-    if len(head) > _TS_PACKET and head[0] == 0x47 and head[_TS_PACKET] == 0x47:
-        return "mpeg-ts"
-    if head[:3] == b"FLV":
-        return "flv"
-    if head[:16] == _ASF_GUID:
-        return "asf"
-    if head[:4] == b"OggS":
-        return "ogg"
-    return None

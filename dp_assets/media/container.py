@@ -30,6 +30,55 @@ _REFUSED_SIZE = re.compile(r"Picture size (\d+)x(\d+) (?:exceeds specified max p
 _UNDECODED_STREAM = re.compile(r"Could not find codec parameters for stream (\d+)")
 
 
+# First box types of ISO-BMFF files (MP4/MOV/3GP); old QuickTime files may start with mdat/wide/free.
+_ISO_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+_TS_PACKET = 188
+
+
+# Audio-only files FFmpeg reads (a .flac or .mp3 is media, without a video track).
+_AUDIO_SIGNATURES = (b"fLaC", b"ID3", b"#!AMR", b"caff", b"MAC ", b"wvpk")
+SNIFF_BYTES = 512
+
+
+def sniff_container(head: bytes) -> str | None:
+    """The container family announced by a file's first bytes, or None for anything else."""
+    if len(head) >= 8 and head[4:8] in _ISO_BOXES:
+        return "iso-bmff"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska"
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
+        return "avi"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
+        return "mpeg-ps"
+    if len(head) > _TS_PACKET and head[0] == 0x47 and head[_TS_PACKET] == 0x47:
+        return "mpeg-ts"
+    if head[:3] == b"FLV":
+        return "flv"
+    if head[:16] == _ASF_GUID:
+        return "asf"
+    if head[:4] == b"OggS":
+        return "ogg"
+    return None
+
+
+def is_audio_file(head: bytes) -> bool:
+    """An audio-only container announced by a file's first bytes (FLAC, MP3, WAV, AAC, ...)."""
+    if head.startswith(_AUDIO_SIGNATURES):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return True
+    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0  # MPEG audio / ADTS frame sync
+
+
+def _not_media(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    return sniff_container(head) is None and not is_audio_file(head)
+
+
 class MediaError(Exception):
     """A file that cannot be read as media; the message names the file and the decoder's reason."""
 
@@ -98,6 +147,10 @@ def open_media(path: Path | str) -> Iterator[tuple[av.container.InputContainer, 
             details = ffmpeg_messages(logs, av.logging.ERROR)
             if details:
                 reason = f"{reason} ({'; '.join(details)})"
+            if _not_media(path):
+                # FFmpeg guesses the format from the name (".mp4") and reports what that format
+                # lacks ("moov atom not found"); the bytes say it is no media file at all.
+                reason = f"not a media file: its first bytes match no audio or video container (decoder: {reason})"
             raise MediaError(path, reason) from None
         try:
             if not container.streams.video and not container.streams.audio:

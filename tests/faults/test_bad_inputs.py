@@ -120,14 +120,20 @@ def built(tmp_path_factory) -> Path:
 
 # -- files that are not media ------------------------------------------------------------------
 
+NOT_MEDIA = (
+    "not a media file: its first bytes match no audio or video container "
+    "(decoder: Invalid data found when processing input (moov atom not found))"
+)
+
 
 @pytest.mark.parametrize(
     "make, reason",
     [
         (corpus.zero_bytes, "file is empty (0 bytes)"),
-        # No demuxer recognises the bytes, so FFmpeg falls back on the .mp4 extension's.
-        (corpus.random_bytes, "Invalid data found when processing input (moov atom not found)"),
-        (corpus.text_file, "Invalid data found when processing input (moov atom not found)"),
+        # No demuxer recognises the bytes, so FFmpeg falls back on the .mp4 extension's and
+        # reports what an mp4 lacks; the first bytes say it is no media file at all.
+        (corpus.random_bytes, NOT_MEDIA),
+        (corpus.text_file, NOT_MEDIA),
     ],
     ids=["zero_bytes", "random_bytes", "text_file"],
 )
@@ -339,9 +345,9 @@ def test_video_without_audio_is_empty_on_the_audio_side(media, tmp_path):
 
 def test_cli_rejects_or_fails_each_bad_file_with_one_line_and_no_traceback(built, media, tmp_path):
     cases = {
-        # path, exit code (2: rejected before any run, 1: the run failed), the reason on stderr
-        "empty": (corpus.zero_bytes(built, "cli_empty.mp4"), 2, "file is empty (0 bytes)"),
-        "text": (corpus.text_file(built, "cli_text.mp4"), 1, "Invalid data found when processing input"),
+        # path, exit code (1: the video failed, with a manifest that says why), the reason on stderr
+        "empty": (corpus.zero_bytes(built, "cli_empty.mp4"), 1, "file is empty (0 bytes)"),
+        "text": (corpus.text_file(built, "cli_text.mp4"), 1, "not a media file"),
         "huge": (corpus.claimed_size(built, name="cli_huge.mkv"), 1, "states a frame size of 100000x100000"),
         "truncated": (media("bbb_h264_aac51_TRUNCATED.mp4"), 1, "moov atom not found"),
     }
@@ -360,4 +366,4 @@ def test_cli_rejects_or_fails_each_bad_file_with_one_line_and_no_traceback(built
         errors = [line for line in err.splitlines() if line.startswith("dp: error:")]
         assert len(errors) == 1 and reason in errors[0], (name, err)
         if code == 1:
-            assert "required component video_probe failed for video bad_" in errors[0]
+            assert "required component video_probe failed for video local/bad_" in errors[0]
