@@ -1,20 +1,37 @@
-"""The bucket sensor: each new or changed video in the bucket becomes one catalog entry, one
-partition and one ``process_video`` run, never two. A tick decides at most ``max_objects_per_tick``
-objects that an earlier tick saw unchanged, and says what it did in its log and skip reason.
+"""The bucket sensor: each new or changed video in the bucket becomes one catalog entry and one
+partition, and is processed by exactly one ``process_video`` run, never two. A tick decides at most
+``max_objects_per_tick`` objects that an earlier tick saw unchanged, and says what it did in its
+log and skip reason.
+
+Videos decided in one tick share runs: their partitions are added in one call, so they are
+contiguous, and each run takes a range of them (at most ``DP_BATCH_MAX_VIDEOS``, and split so
+every warm worker gets a share). A batch's run key hashes its members' keys, and the ledger keeps
+it per object, so a tick whose result Dagster never stored requests the very same runs again.
+A video alone in its batch (or a profile that processes a video in several steps) gets a run of
+its own partition, keyed by the object as before.
 """
 
 # No `from __future__ import annotations`: Dagster reads the sensor's parameter annotations to
 # inject the resources.
 import hashlib
 import json
+import math
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import dagster as dg
 
 from dp_assets import run_tags
 from dp_assets.ingest.inspect import ParsedKey, is_ignored, is_sidecar, parse_key, sniff_container
 from dp_assets.ingest.ledger import PENDING, REJECTED, REQUESTED, IngestLedger, LedgerRow
-from dp_assets.partitions import add_video_partitions, video_partitions
+from dp_assets.partitions import (
+    PARTITION_RANGE_END,
+    PARTITION_RANGE_START,
+    VIDEO_PARTITIONS_NAME,
+    add_video_partitions,
+    contiguous_batches,
+    video_partitions,
+)
 from dp_resources.ids import VideoKey
 from dp_resources.settings import current_settings
 from dp_resources.video_bucket import FILE, BucketObject, BucketReadError, VideoBucket
@@ -48,6 +65,18 @@ def run_key_for(platform_id: str, video_id: str, identity: str) -> str:
     return f"{platform_id}/{video_id}@{hashlib.sha256(identity.encode()).hexdigest()[:20]}"
 
 
+def batch_run_key(member_run_keys: list[str]) -> str:
+    """The run key of a batch: its members' own run keys, hashed, so the same batch is the same run."""
+    return "batch@" + hashlib.sha256("\n".join(sorted(member_run_keys)).encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class _Decision:
+    key: str  # the bucket object
+    video: VideoKey
+    run_key: str  # the object's own run key, or the batch's when replayed
+
+
 def interval_from_env() -> int:
     return current_settings().bucket_sensor_interval_s
 
@@ -71,11 +100,16 @@ class BucketTick:
     """One evaluation of the sensor, numbered the stored cursor plus one: a ledger decision numbered
     above the stored cursor comes from an evaluation whose result Dagster never stored."""
 
-    def __init__(self, context: dg.SensorEvaluationContext, bucket: VideoBucket, catalog: VideoCatalog, job_name: str):
+    def __init__(
+        self, context: dg.SensorEvaluationContext, bucket: VideoBucket, catalog: VideoCatalog, job_name: str, batchable: bool = True
+    ):
         self.context = context
         self.bucket = bucket
         self.catalog = catalog
         self.job_name = job_name
+        self.batchable = batchable
+        self.decided: list[_Decision] = []
+        self.replayed: list[_Decision] = []
         self.stored_seq = parse_cursor(context.cursor)
         self.seq = self.stored_seq + 1
         self.note = _Log(context.log)
@@ -118,6 +152,7 @@ class BucketTick:
         self._register()
         self._forget_vanished_pending(known)
         self._add_partitions()
+        self._request_runs()
         self.ledger.commit()
         summary = self._summary(bucket_id, len(listing))
         cursor = dump_cursor(self.seq)
@@ -135,7 +170,9 @@ class BucketTick:
                 break
             self.objects_left -= 1
             self.note("replayed", f"{row.key}: re-requesting run {row.run_key} (its tick's result was not stored)")
-            self._request(row.key, row.platform_id, row.video_id, row.run_key)
+            video = VideoKey(row.platform_id, row.video_id)
+            self.partitions.append(video.partition_key)
+            self.replayed.append(_Decision(row.key, video, row.run_key))
             self.ledger.update(row.key, decided_seq=self.seq)
 
     def _observe(self, objects: list[BucketObject], known: dict[str, LedgerRow]) -> list[BucketObject]:
@@ -201,8 +238,9 @@ class BucketTick:
             return self.note("retry", f"{obj.key}: {exc}", "warning")
         self.registrations.append((parsed.video, str(path)))
         run_key = run_key_for(parsed.platform_id, parsed.video_id, obj.identity)
-        self.note("requested", f"{obj.key}: requesting {self.job_name} for video {parsed.video} ({container}, {obj.size} bytes, run key {run_key})")
-        self._request(obj.key, parsed.platform_id, parsed.video_id, run_key)
+        self.note("requested", f"{obj.key}: requesting {self.job_name} for video {parsed.video} ({container}, {obj.size} bytes)")
+        self.partitions.append(parsed.video.partition_key)
+        self.decided.append(_Decision(obj.key, parsed.video, run_key))
         self.ledger.update(
             obj.key, state=REQUESTED, decided_seq=self.seq, platform_id=parsed.platform_id, video_id=parsed.video_id, run_key=run_key, reason=None
         )
@@ -212,15 +250,57 @@ class BucketTick:
         transaction for the tick."""
         self.catalog.register_many(self.registrations)
 
-    def _request(self, key: str, platform_id: str, video_id: str, run_key: str) -> None:
-        partition = VideoKey(platform_id, video_id).partition_key
-        self.partitions.append(partition)
-        tags = {run_tags.VIDEO_ID: video_id, run_tags.PLATFORM_ID: platform_id, run_tags.BUCKET_KEY: key}
-        # The request carries its partition tags already resolved: the partition is added by this
-        # tick's batched call, and an unresolved request makes Dagster check each key with its own
-        # query and connection (5-15 ms each: three quarters of a 1,000-request tick, measured).
-        tags.update(video_partitions.get_tags_for_partition_key(partition))
-        self.requests.append(dg.RunRequest(job_name=self.job_name, partition_key=partition, run_key=run_key, tags=tags))
+    def _request_runs(self) -> None:
+        """The tick's run requests: replayed batches as they were, new decisions in contiguous
+        batches of partitions (one partition each where a profile cannot batch)."""
+        replayed: dict[str, list[_Decision]] = defaultdict(list)
+        for decision in self.replayed:
+            replayed[decision.run_key].append(decision)
+        for run_key, members in replayed.items():
+            self._request(members, run_key)
+        if not self.decided:
+            return
+        by_partition = {d.video.partition_key: d for d in self.decided}
+        ordered = self.context.instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME) if len(by_partition) > 1 else list(by_partition)
+        for batch in contiguous_batches(ordered, list(by_partition), self._batch_size(len(by_partition))):
+            members = [by_partition[key] for key in batch]
+            run_key = members[0].run_key if len(members) == 1 else batch_run_key([m.run_key for m in members])
+            for member in members:
+                self.ledger.update(member.key, run_key=run_key)
+            self._request(members, run_key)
+
+    def _batch_size(self, decided: int) -> int:
+        """At most DP_BATCH_MAX_VIDEOS per run, split so each warm worker gets a share."""
+        if not self.batchable:
+            return 1
+        from dp_assets.workers.launcher import resolve_workers
+
+        settings = current_settings()
+        return max(1, min(settings.batch_max_videos, math.ceil(decided / resolve_workers())))
+
+    def _request(self, members: list[_Decision], run_key: str) -> None:
+        if len(members) == 1:
+            (member,) = members
+            partition = member.video.partition_key
+            tags = {run_tags.VIDEO_ID: member.video.video_id, run_tags.PLATFORM_ID: member.video.platform_id, run_tags.BUCKET_KEY: member.key}
+            # The request carries its partition tags already resolved: the partition is added by
+            # this tick's batched call, and an unresolved request makes Dagster check each key with
+            # its own query and connection (5-15 ms each: three quarters of a 1,000-request tick).
+            tags.update(video_partitions.get_tags_for_partition_key(partition))
+            self.requests.append(dg.RunRequest(job_name=self.job_name, partition_key=partition, run_key=run_key, tags=tags))
+            return
+        ordered = sorted(members, key=lambda m: self._position(m.video.partition_key))
+        tags = {
+            PARTITION_RANGE_START: ordered[0].video.partition_key,
+            PARTITION_RANGE_END: ordered[-1].video.partition_key,
+            run_tags.BATCH_SIZE: str(len(members)),
+        }
+        self.requests.append(dg.RunRequest(job_name=self.job_name, run_key=run_key, tags=tags))
+
+    def _position(self, partition_key: str) -> int:
+        if not hasattr(self, "_positions"):
+            self._positions = {k: i for i, k in enumerate(self.context.instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME))}
+        return self._positions[partition_key]
 
     def _forget_vanished_pending(self, known: dict[str, LedgerRow]) -> None:
         # A pending row of an object that is gone would otherwise make a later upload with the
@@ -234,7 +314,8 @@ class BucketTick:
 
     def _summary(self, bucket_id: str, listed: int) -> str:
         c = self.note.counts
-        parts = [f"requested {len(self.requests)}" + (f" (replayed {c['replayed']})" if c["replayed"] else "")]
+        videos = len(self.decided) + len(self.replayed)
+        parts = [f"requested {videos} in {len(self.requests)} run(s)" + (f" (replayed {c['replayed']})" if c["replayed"] else "")]
         for name, label in (
             ("rejected", "rejected"),
             ("blocked", "blocked by a conflict"),
@@ -249,15 +330,16 @@ class BucketTick:
         return f"bucket {bucket_id}: {listed} entries; " + "; ".join(parts)
 
 
-def build_bucket_sensor(job_name: str, minimum_interval_seconds: int | None = None) -> dg.SensorDefinition:
+def build_bucket_sensor(job_name: str, minimum_interval_seconds: int | None = None, batchable: bool = True) -> dg.SensorDefinition:
     @dg.sensor(
         name=BUCKET_SENSOR,
         job_name=job_name,
         minimum_interval_seconds=minimum_interval_seconds or interval_from_env(),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Registers every new or changed video of the bucket (DP_BUCKET_URL) and requests one run of it.",
+        description="Registers every new or changed video of the bucket (DP_BUCKET_URL) and requests its processing "
+        "(videos that arrive together share runs).",
     )
     def video_bucket_sensor(context: dg.SensorEvaluationContext, bucket: VideoBucket, catalog: dg.ResourceParam[VideoCatalog]):
-        return BucketTick(context, bucket, catalog, job_name).evaluate()
+        return BucketTick(context, bucket, catalog, job_name, batchable).evaluate()
 
     return video_bucket_sensor

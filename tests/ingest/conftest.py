@@ -53,7 +53,19 @@ class Harness:
         return data
 
     def requested(self, data) -> dict[str, str]:
-        return {r.partition_key: r.run_key for r in data.run_requests}
+        """Every requested video's partition -> the key of the run that processes it (a batch run
+        covers a range of partitions)."""
+        ordered = self.partitions()
+        found = {}
+        for request in data.run_requests:
+            start = request.tags.get("dagster/asset_partition_range_start")
+            if start is None:
+                found[request.partition_key] = request.run_key
+                continue
+            end = request.tags["dagster/asset_partition_range_end"]
+            for key in ordered[ordered.index(start) : ordered.index(end) + 1]:
+                found[key] = request.run_key
+        return found
 
     def ledger(self) -> dict[str, LedgerRow]:
         return IngestLedger(self.catalog.database_url, self.bucket.bucket_id()).load()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dp_assets.ingest.inspect import VIDEO_EXTENSIONS, sniff_container
-from dp_assets.ingest.sensor import parse_cursor, run_key_for
+from dp_assets.ingest.sensor import batch_run_key, parse_cursor, run_key_for
 from dp_resources.ids import VideoKey
 from dp_resources.video_bucket import BucketReadError, VideoBucket
 from tests.ingest.conftest import ledger_states
@@ -44,13 +44,18 @@ def test_new_videos_wait_one_tick_then_are_registered_and_requested_once(harness
     second = harness.tick()
     requested = harness.requested(second)
     assert set(requested) == {"yt/park", "tiktok/car_1"}
-    assert requested["yt/park"] == run_key_for("yt", "park", harness.ledger()["yt/park.mp4"].identity)
-    assert all(r.job_name == "process_video" for r in second.run_requests)
+    # arrived together, processed together: one run over both partitions, keyed by its members
+    (run,) = second.run_requests
+    ledger = harness.ledger()
+    members = [run_key_for("yt", "park", ledger["yt/park.mp4"].identity), run_key_for("tiktok", "car_1", ledger["tiktok/car_1.MP4"].identity)]
+    assert run.run_key == batch_run_key(members) and run.tags["dataprocessor/batch_size"] == "2"
+    assert run.job_name == "process_video" and run.partition_key is None
     assert sorted(harness.partitions()) == ["tiktok/car_1", "yt/park"]
     park = harness.catalog.get(VideoKey("yt", "park"))
     assert (park.platform_id, park.uri) == ("yt", str(harness.home / "bucket" / "yt" / "park.mp4"))
     assert harness.catalog.get(VideoKey("tiktok", "car_1")).uri.endswith("car_1.MP4")
     assert ledger_states(harness) == {"yt/park.mp4": ("requested", None), "tiktok/car_1.MP4": ("requested", None)}
+    assert {row.run_key for row in harness.ledger().values()} == {run.run_key}
 
     third = harness.tick()
     assert not third.run_requests and "2 already decided" in third.skip_message
@@ -73,7 +78,9 @@ def test_a_lost_evaluation_is_replayed_with_the_same_run_keys(harness, media, se
     lost = harness.tick(persist=False)  # the daemon died before storing this tick
     replay = harness.tick()
     assert harness.requested(replay) == harness.requested(lost) and len(harness.requested(replay)) == 2
-    assert any("requested 2 (replayed 2)" in r for r in sensor_log)
+    # the same batch run, range and key: a run that did start is not started twice
+    assert [(r.run_key, r.tags) for r in replay.run_requests] == [(r.run_key, r.tags) for r in lost.run_requests]
+    assert any("requested 2 in 1 run(s) (replayed 2)" in r for r in sensor_log)
     after = harness.tick()
     assert not after.run_requests, "once the cursor is stored, the decisions are final"
 
@@ -212,12 +219,28 @@ def test_the_cap_per_tick_leaves_the_rest_for_the_next_ticks(harness_factory, me
     sizes = []
     for _ in range(3):
         data = harness.tick()
-        sizes.append(len(data.run_requests))
+        sizes.append(len(harness.requested(data)))
     assert sizes == [3, 3, 1]
     assert len(harness.partitions()) == 7
     summaries = [r for r in sensor_log if "entries;" in r]
     assert "4 left for the next tick" in summaries[0] and "1 left for the next tick" in summaries[1]
     assert not harness.tick().run_requests
+
+
+def test_batches_follow_the_workers_and_the_cap(harness_factory, media, monkeypatch):
+    """Seven videos of one tick: split so each warm worker gets a share, never over the cap."""
+    monkeypatch.setenv("DP_WORKERS", "2")
+    monkeypatch.setenv("DP_BATCH_MAX_VIDEOS", "3")
+    harness = harness_factory()
+    root = harness.home / "bucket" / "yt"
+    root.mkdir(parents=True)
+    shutil.copyfile(media(PARK), root / "v0.mp4")
+    for i in range(1, 7):
+        os.link(root / "v0.mp4", root / f"v{i}.mp4")
+    harness.tick()
+    data = harness.tick()
+    sizes = sorted(int(r.tags.get("dataprocessor/batch_size", 1)) for r in data.run_requests)
+    assert sizes == [1, 3, 3] and len(harness.requested(data)) == 7
 
 
 def test_an_object_that_vanishes_before_it_is_stable_is_forgotten(harness, media):

@@ -1,6 +1,8 @@
 """End to end on PostgreSQL: the real ``dagster-daemon`` with the production instance file
-(``deploy/dagster-postgres.yaml``) picks up two videos dropped into the bucket folder, runs them,
-finalizes their manifests, and launches nothing more, also after a daemon restart."""
+(``deploy/dagster-postgres.yaml``) picks up four videos dropped into the bucket folder in one
+tick, one of them broken. They are processed together by one run in a warm worker: the three
+good videos end materialized with their manifests, the broken one fails its partition and its
+check with the decoder's reason, and nothing more is launched, also after a daemon restart."""
 
 import os
 import shutil
@@ -28,7 +30,8 @@ RUNS_TIMEOUT = 300
 # run-status sensors tick every 30 s by default, so the manifests follow the runs within ~35 s
 MANIFEST_TIMEOUT = 120
 TICK_TIMEOUT = 90
-VIDEOS = {"park": "park_0p55s.mp4", "car": "carphone_qcif_face_noaudio.mp4"}
+VIDEOS = {"park": "park_0p55s.mp4", "car": "carphone_qcif_face_noaudio.mp4", "phone": "phone_rot180_vfr.mp4", "broken": "bbb_h264_aac51_TRUNCATED.mp4"}
+GOOD = {"yt/park", "yt/car", "yt/phone"}
 
 
 def wait_for(what: str, predicate, timeout: float, daemon: "Daemon", every: float = 1.0):
@@ -97,7 +100,7 @@ def sensor_ticks(instance: dg.DagsterInstance, name: str) -> list:
     return [t for s in states for t in instance.get_ticks(s.instigator_origin_id, s.selector_id)]
 
 
-def test_daemon_ingests_two_dropped_videos_once(tmp_path, pg_database, media, monkeypatch):
+def test_daemon_processes_a_tick_of_videos_in_a_warm_worker_and_fails_only_the_broken_one(tmp_path, pg_database, media, monkeypatch):
     dagster_home, dp_home, bucket = tmp_path / "dagster_home", tmp_path / "dp_home", tmp_path / "bucket"
     dagster_home.mkdir()
     bucket.mkdir()
@@ -112,7 +115,7 @@ def test_daemon_ingests_two_dropped_videos_once(tmp_path, pg_database, media, mo
         "DP_PROFILE": "skeleton",
         "DP_DEVICE": "cpu",
         "DP_PRECISION": "fp32",
-        "DP_GPU_MAX_CONCURRENT": "1",
+        "DP_WORKERS": "1",
         "PYTHONPATH": str(PROJECT),
     }
     for key, value in settings.items():
@@ -122,38 +125,44 @@ def test_daemon_ingests_two_dropped_videos_once(tmp_path, pg_database, media, mo
     try:
         daemon.start()
         wait_for("the bucket sensor's first tick", lambda: sensor_ticks(instance, BUCKET_SENSOR), START_TIMEOUT, daemon)
+        wait_for("the warm worker", lambda: any((dagster_home / "workers").glob("*.log")), START_TIMEOUT, daemon)
         (bucket / "yt").mkdir()
         for video_id, name in VIDEOS.items():
             shutil.copyfile(media(name), bucket / "yt" / f"{video_id}.mp4")
 
-        wait_for(
-            "both partitions",
-            lambda: set(instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME)) == {f"yt/{v}" for v in VIDEOS},
-            TICK_TIMEOUT,
-            daemon,
-        )
+        expected = {f"yt/{v}" for v in VIDEOS}
+        wait_for("the partitions", lambda: set(instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME)) == expected, TICK_TIMEOUT, daemon)
 
         def finished_runs():
             runs = instance.get_runs(filters=dg.RunsFilter(tags={SENSOR_TAG: BUCKET_SENSOR}))
-            return runs if len(runs) == len(VIDEOS) and all(r.is_finished for r in runs) else None
+            return runs if runs and all(r.is_finished for r in runs) else None
 
-        runs = wait_for("both runs to finish", finished_runs, RUNS_TIMEOUT, daemon, every=2)
-        assert {r.tags["dagster/partition"] for r in runs} == {f"yt/{v}" for v in VIDEOS}
-        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [(r.run_id, r.status) for r in runs]
+        runs = wait_for("the run to finish", finished_runs, RUNS_TIMEOUT, daemon, every=2)
+        (run,) = runs  # arrived in one tick: one batch run (one warm worker)
+        assert run.tags["dataprocessor/batch_size"] == "4" and run.tags["dataprocessor/launcher"] == "warm worker"
+        assert run.status == dg.DagsterRunStatus.FAILURE  # because one of its videos failed, and only that one
+        assert set(instance.get_materialized_partitions(dg.AssetKey("features"))) == GOOD
+        checks = instance.event_log_storage.get_asset_check_execution_history(dg.AssetCheckKey(dg.AssetKey("video_probe"), "succeeded"), limit=10)
+        verdicts = {c.evaluation.partition: c.evaluation for c in checks if c.evaluation is not None}
+        assert {p for p, e in verdicts.items() if not e.passed} == {"yt/broken"} and set(verdicts) == expected
+        assert "moov atom not found" in verdicts["yt/broken"].description
+        failure = next(e for e in instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.event_type_value == "STEP_FAILURE")
+        assert "1 of 4 videos failed (3 ok)" in failure.dagster_event.step_failure_data.user_failure_data.description
 
         store = ArtifactStore(root=str(dp_home / "artifacts"), frames_root=str(dp_home / "frames"))
-        manifests = [store.run_dir("yt", r.tags["dataprocessor/video_id"], r.run_id) / "manifest.json" for r in runs]
-        wait_for("both manifests (manifest_on_success)", lambda: all(p.is_file() for p in manifests), MANIFEST_TIMEOUT, daemon, every=2)
+        manifests = {v: store.run_dir("yt", v, run.run_id) / "manifest.json" for v in VIDEOS}
+        assert all(path.is_file() for path in manifests.values()), "every video's manifest is written by the run itself"
+        assert '"run_status": "error"' in manifests["broken"].read_text() and '"run_status": "ok"' in manifests["park"].read_text()
 
         done_at = time.time()
         wait_for(
-            "two bucket-sensor ticks after the runs",
+            "two bucket-sensor ticks after the run",
             lambda: len([t for t in sensor_ticks(instance, BUCKET_SENSOR) if t.timestamp > done_at]) >= 2,
             TICK_TIMEOUT,
             daemon,
         )
         later = [t for t in sensor_ticks(instance, BUCKET_SENSOR) if t.timestamp > done_at]
-        assert all(t.status.value == "SKIPPED" and "2 already decided" in t.skip_reason for t in later), [
+        assert all(t.status.value == "SKIPPED" and "4 already decided" in t.skip_reason for t in later), [
             (t.status, t.skip_reason) for t in later
         ]
 
@@ -166,7 +175,7 @@ def test_daemon_ingests_two_dropped_videos_once(tmp_path, pg_database, media, mo
             START_TIMEOUT,
             daemon,
         )
-        assert len(instance.get_runs(filters=dg.RunsFilter(tags={SENSOR_TAG: BUCKET_SENSOR}))) == len(VIDEOS)
+        assert len(instance.get_runs(filters=dg.RunsFilter(tags={SENSOR_TAG: BUCKET_SENSOR}))) == 1
     finally:
         daemon.stop()
         instance.dispose()
