@@ -25,23 +25,21 @@ def add_parsers(sub) -> None:
 
 
 def _open_and_sync():
-    """The instance, with the gpu pool limit set and every registered video's partition present."""
+    """The instance, with every registered video's partition present."""
     from dp_assets.partitions import sync_video_partitions
-    from dp_resources.gpu import configure_gpu_pool, gpu_from_env
     from dp_resources.instance import open_instance
     from dp_resources.video_catalog import VideoCatalog
 
     instance = open_instance()
-    limit = configure_gpu_pool(instance, gpu_from_env())
     added = sync_video_partitions(instance, VideoCatalog())
-    return instance, limit, added
+    return instance, added
 
 
 def run_migrate(args: argparse.Namespace) -> int:
     from dp_assets.partitions import sync_video_partitions
     from dp_resources.video_catalog import VideoCatalog
 
-    instance, _, added = _open_and_sync()
+    instance, added = _open_and_sync()
     with instance:
         added += sync_video_partitions(instance, VideoCatalog(), force=True)
     print(f"dp: DP_HOME is up to date; {added} video partition(s) added")
@@ -49,10 +47,12 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 
 def run_dev(args: argparse.Namespace) -> int:
-    instance, limit, _ = _open_and_sync()
+    from dp_resources.gpu import gpu_from_env
+
+    instance, _ = _open_and_sync()
     instance.dispose()
     home = ensure_dagster_home()
-    print(f"dp: profile {args.profile}, DAGSTER_HOME {home}, gpu pool limit {limit}")
+    print(f"dp: profile {args.profile}, DAGSTER_HOME {home}, GPU components at once: {gpu_from_env().max_concurrent()}")
     # A shell starts background jobs with SIGINT ignored, and an ignored signal survives exec:
     # dagster dev would then not stop on SIGINT/SIGTERM. Give it the default dispositions.
     signal.signal(signal.SIGINT, signal.SIG_DFL)

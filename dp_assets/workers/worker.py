@@ -1,0 +1,121 @@
+"""One warm worker: imports the code location and loads the profile's models once, then executes
+the runs its launcher sends it, one at a time, in this process.
+
+Protocol, one line each: the launcher sends ``run <run_id>`` on stdin; the worker answers on the
+file descriptor named by ``DP_WORKER_REPLY_FD`` (its stdout goes to its log, so nothing a library
+prints can break the protocol): ``ready`` once loaded, ``done <run_id> <status>`` after a run, or
+``restart <run_id>`` when the project's code changed since it started (the launcher then starts
+a fresh worker for that run). End of stdin means the launcher is gone: the worker finishes its
+run, if any, and exits.
+
+There is no public Dagster API that executes an existing run in the current process, so the run
+is executed the way ``dagster api execute_run`` does it (``dagster._grpc.impl.core_execute_run``),
+pinned to the Dagster version in constraints.txt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from dp_resources.settings import PROJECT_DIR, current_settings
+
+log = logging.getLogger("dataprocessor.worker")
+# Where the code a worker imported lives: a change to any of these makes it stale.
+CODE_DIRS = ("dp_assets", "dp_core", "dp_resources")
+
+
+def code_fingerprint() -> str:
+    """The mtimes and sizes of the project's modules and of the active profile."""
+    digest = hashlib.sha256()
+    paths = sorted(p for d in CODE_DIRS for p in (PROJECT_DIR / d).rglob("*.py"))
+    settings = current_settings()
+    profile = Path(settings.profile) if settings.profile.endswith((".yaml", ".yml")) else settings.profiles_dir / f"{settings.profile}.yaml"
+    for path in [*paths, profile]:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        digest.update(f"{path}:{stat.st_mtime_ns}:{stat.st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def preload_models() -> list[str]:
+    """Load every model the deployment's profile uses, before the first run needs it."""
+    from dp_assets.profiles import load_profile
+    from dp_resources.gpu import gpu_from_env
+    from dp_resources.models import MODELS
+
+    from dp_core.contract import CPU
+
+    runtime = gpu_from_env().runtime()
+    profile = load_profile(current_settings().profile, runtime=runtime)
+    loaded = []
+    for component in profile.components.values():
+        for ref in component.spec.models:
+            # the runtime a component gets (dp_assets.video_run): its device only if it uses the GPU
+            MODELS.get(ref, runtime if component.spec.uses_gpu else CPU)
+            loaded.append(ref.name)
+    return loaded
+
+
+def _execute(run_id: str, jobs: dict) -> str:
+    import dagster as dg
+    from dagster._grpc.impl import core_execute_run
+    from dagster._utils.hosted_user_process import recon_job_from_origin
+
+    from dp_assets.liveness import owner_tags
+
+    instance = dg.DagsterInstance.get()
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return "MISSING"
+    instance.add_run_tags(run_id, owner_tags())  # run monitoring and dp doctor find this process
+    origin = run.job_code_origin
+    key = origin.get_id() if origin else None
+    if key not in jobs:
+        jobs[key] = recon_job_from_origin(origin)  # its definition is built once and cached
+    try:
+        for _ in core_execute_run(jobs[key], run, instance, inject_env_vars=True):
+            pass
+    except (Exception, KeyboardInterrupt):  # already reported on the run; the worker goes on
+        log.exception("run %s ended with an error", run_id)
+    finished = instance.get_run_by_id(run_id)
+    return finished.status.value if finished else "MISSING"
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d %(message)s", stream=sys.stderr)
+    replies = os.fdopen(int(os.environ["DP_WORKER_REPLY_FD"]), "w", buffering=1)
+
+    def reply(text: str) -> None:
+        replies.write(text + "\n")
+        replies.flush()
+
+    started = time.perf_counter()
+    fingerprint = code_fingerprint()
+    import dp_assets.definitions  # noqa: F401  (the code location, imported once)
+
+    loaded = preload_models()
+    log.info("ready in %.1f s (models: %s)", time.perf_counter() - started, ", ".join(loaded) or "none")
+    reply("ready")
+    jobs: dict = {}
+    for line in sys.stdin:
+        command, _, run_id = line.strip().partition(" ")
+        if command != "run":
+            continue
+        if code_fingerprint() != fingerprint:
+            reply(f"restart {run_id}")
+            return 0
+        status = _execute(run_id, jobs)
+        reply(f"done {run_id} {status}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    sys.exit(main())
