@@ -1,0 +1,185 @@
+"""Backlog throughput, side by side in one run: the same clips computed directly with warm models,
+by ``dp process`` with every path in one command (from a shell: start-up and model loading
+included), and through the bucket sensor and the real ``dagster-daemon`` with warm workers.
+
+The daemon path is timed from the first run created to the last run ended (the issue's
+measure), and from the drop into the bucket to the last run ended; its workers are started,
+and their models loaded, before the clips are dropped (as in a deployment that runs all day).
+Printed: wall seconds, the ratio to direct, the fixed cost per video ((path - direct) / videos),
+and peak memory (dp process; the workers together). Each path starts from an empty DP_HOME, so
+nothing is served from cache.
+
+Usage: python bench/bench_backlog.py [--profile baseline] [--workers 1] [--skip-daemon] [CLIP ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+PROJECT = Path(__file__).resolve().parents[1]
+CLIPS = [
+    "obama_statement_face_speech.mp4",
+    "carphone_qcif_face_noaudio.mp4",
+    "park_0p55s.mp4",
+    "bbb_h264_aac51.mp4",
+    "screenrec_vfr_3026x1386.mp4",
+    "phone_rot180_vfr.mp4",
+]
+GOAL_RATIO, GOAL_FIXED_S = 1.3, 0.5
+
+
+class PeakRss(threading.Thread):
+    """Peak resident memory of a set of processes (and their children), sampled every 100 ms."""
+
+    def __init__(self, pids):
+        super().__init__(daemon=True)
+        self.pids, self.peak, self._stop = pids, 0, threading.Event()
+
+    def run(self):
+        while not self._stop.wait(0.1):
+            total = 0
+            for pid in self.pids():
+                try:
+                    process = psutil.Process(pid)
+                    total += sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self.join()
+        return self.peak / 2**20
+
+
+def direct(clips: list[Path], profile_name: str, tmp: Path) -> float:
+    from dp_assets.direct import run_profile_direct
+    from dp_assets.profiles import load_profile
+
+    profile = load_profile(profile_name)
+    run_profile_direct(profile, clips[0], tmp / "warmup")  # imports and models
+    start = time.perf_counter()
+    for clip in clips:
+        run_profile_direct(profile, clip, tmp / clip.stem)
+    return time.perf_counter() - start
+
+
+def env_for(home: Path, profile: str, workers: int) -> dict[str, str]:
+    env = {**os.environ, "DP_HOME": str(home), "DP_PROFILE": profile, "DP_WORKERS": str(workers), "PYTHONWARNINGS": "ignore"}
+    env.pop("DAGSTER_HOME", None)
+    return env
+
+
+def cli(clips: list[Path], profile: str, home: Path, workers: int) -> tuple[float, float, str]:
+    dp = str(Path(sys.executable).with_name("dp"))
+    start = time.perf_counter()
+    proc = subprocess.Popen([dp, "process", *map(str, clips)], env=env_for(home, profile, workers), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = PeakRss(lambda: [proc.pid])
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    peak = sampler.stop()
+    if proc.returncode != 0:
+        sys.exit(f"dp process failed ({proc.returncode}):\n{out}\n{err}")
+    return wall, peak, out.strip().splitlines()[-1]
+
+
+def daemon(clips: list[Path], profile: str, home: Path, workers: int) -> tuple[float, float, float, int]:
+    import dagster as dg
+
+    bucket, dagster_home = home / "bucket", home / "dagster"
+    (bucket / "bench").mkdir(parents=True)
+    dagster_home.mkdir(parents=True)
+    shutil.copyfile(PROJECT / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {**env_for(home, profile, workers), "DAGSTER_HOME": str(dagster_home), "DP_BUCKET_URL": str(bucket), "DP_BUCKET_SENSOR_INTERVAL_S": "1"}
+    log = open(home / "daemon.log", "wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(PROJECT / "workspace.yaml")],
+        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while sum("ready in" in p.read_text(errors="replace") for p in (dagster_home / "workers").glob("*.log")) < workers:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"the daemon's workers never got ready; see {home / 'daemon.log'}")
+            time.sleep(0.5)
+        sampler = PeakRss(lambda: [c.pid for c in psutil.Process(proc.pid).children() if "dp_assets.workers.worker" in " ".join(c.cmdline())])
+        sampler.start()
+        dropped = time.time()
+        for clip in clips:
+            shutil.copyfile(clip, bucket / "bench" / clip.name)
+        instance = dg.DagsterInstance.from_config(str(dagster_home))
+        while True:
+            runs = instance.get_runs()
+            done = len(instance.get_materialized_partitions(dg.AssetKey("features"))) == len(clips)
+            if done and runs and all(r.is_finished for r in runs):
+                break
+            if any(r.status == dg.DagsterRunStatus.FAILURE for r in runs):
+                sys.exit(f"a run failed: see {home / 'daemon.log'} and {dagster_home / 'workers'}")
+            if time.monotonic() > deadline:
+                sys.exit(f"the runs did not finish in time; see {home / 'daemon.log'}")
+            time.sleep(0.5)
+        records = instance.get_run_records()
+        failed = [r.dagster_run.run_id for r in records if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS]
+        if failed:
+            sys.exit(f"runs failed: {failed}")
+        created = min(r.create_timestamp.timestamp() for r in records)
+        ended = max(r.end_time for r in records)
+        peak = sampler.stop()
+        instance.dispose()
+        return ended - created, ended - dropped, peak, len(records)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clips", nargs="*", default=[str(MEDIA / c) for c in CLIPS])
+    parser.add_argument("--profile", default="baseline")
+    parser.add_argument("--workers", type=int, default=1, help="DP_WORKERS for the daemon path")
+    parser.add_argument("--skip-daemon", action="store_true")
+    args = parser.parse_args()
+    clips = [Path(c) for c in args.clips]
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench_backlog_") as tmp_name:
+        tmp = Path(tmp_name)
+        base = direct(clips, args.profile, tmp / "direct")
+        print(f"{len(clips)} clips · profile {args.profile} · load average {load[0]:.1f} at start")
+        print(f"{'path':<58}{'wall':>9}{'vs direct':>11}{'fixed/video':>13}{'peak RSS':>11}")
+        print(f"{'components called directly, one process, models warm':<58}{base:>8.1f}s{1.0:>10.2f}x{'':>13}{'':>11}")
+
+        def row(label: str, wall: float, peak: float) -> None:
+            fixed = (wall - base) / len(clips)
+            verdict = "met" if wall / base <= GOAL_RATIO and fixed <= GOAL_FIXED_S else "NOT met"
+            print(f"{label:<58}{wall:>8.1f}s{wall / base:>10.2f}x{fixed:>12.2f}s{peak:>9.0f}MB   goal {GOAL_RATIO}x / {GOAL_FIXED_S} s: {verdict}")
+
+        wall, peak, summary = cli(clips, args.profile, tmp / "cli", args.workers)
+        row(f"dp process with {len(clips)} paths (shell, cold start)", wall, peak)
+        print(f"    {summary}")
+        if not args.skip_daemon:
+            in_runs, from_drop, peak, runs = daemon(clips, args.profile, tmp / "daemon", args.workers)
+            row(f"daemon path, {args.workers} warm worker(s), first run created to last ended", in_runs, peak)
+            row(f"daemon path, drop into the bucket to last run ended ({runs} run(s))", from_drop, peak)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
