@@ -7,6 +7,7 @@ everywhere.
 
 from __future__ import annotations
 
+import errno
 import math
 import traceback
 from dataclasses import replace
@@ -73,6 +74,18 @@ def _conform(spec: ComponentSpec, result: ComponentResult) -> ComponentResult:
     return result
 
 
+def is_out_of_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space_message(component: str, video: str, exc: BaseException) -> str | None:
+    """The one line a full disk deserves, naming what was being written; None for other errors."""
+    if not is_out_of_space(exc):
+        return None
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    return f"no space left on device while writing {component} for {video}{where}"
+
+
 def run_component(
     spec: ComponentSpec, ctx: ComponentContext, config: Any, inputs: Mapping[str, ComponentResult], observe: bool = True
 ) -> tuple[ComponentResult, ComponentMetrics]:
@@ -84,6 +97,12 @@ def run_component(
                 result = _conform(spec, spec.compute(_with_frames(spec, ctx, config, inputs), config, inputs))
             except MediaError as exc:
                 result = ComponentResult.failed(f"cannot decode {exc}")
+            except OSError as exc:
+                result = ComponentResult.failed(
+                    no_space_message(spec.name, f"{ctx.platform_id}/{ctx.video_id}", exc) or f"{type(exc).__name__}: {exc}"
+                )
+                if not is_out_of_space(exc):
+                    ctx.log.error("component %s raised:\n%s", spec.name, traceback.format_exc(limit=6))
             except Exception as exc:  # a component bug must surface as this component's error, with its cause
                 tb = traceback.format_exc(limit=6)
                 ctx.log.error("component %s raised:\n%s", spec.name, tb)

@@ -9,7 +9,9 @@ is in ``docs/manifest.schema.json`` (``python -m dp_assets.manifest`` regenerate
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +27,7 @@ from dp_resources.run_records import record_components
 from dp_resources.video_catalog import VideoCatalog, VideoRef
 
 MANIFEST_FILE = "manifest.json"
+log = logging.getLogger("dataprocessor")
 
 
 class Manifest(BaseModel):
@@ -47,13 +50,23 @@ class Manifest(BaseModel):
 
 
 def build_manifest(
-    store: ArtifactStore, profile: Profile, video: VideoRef, run_id: str, dagster_run_status: str, run_error: str | None = None
+    store: ArtifactStore,
+    profile: Profile,
+    video: VideoRef,
+    run_id: str,
+    dagster_run_status: str,
+    run_error: str | None = None,
+    records: dict[str, ComponentRecord] | None = None,
 ) -> Manifest:
+    """The manifest from the components' records: ``records`` when the caller has them (the
+    step that computed them), else the record files in the run folder."""
     records_dir = store.run_dir(video.platform_id, video.video_id, run_id) / "components"
     entries: list[ComponentRecord] = []
     for name, component in profile.components.items():
         record_path = records_dir / f"{name}.json"
-        if record_path.is_file():
+        if records is not None and name in records:
+            entries.append(records[name])
+        elif record_path.is_file():
             entries.append(ComponentRecord.model_validate_json(record_path.read_text(encoding="utf-8")))
         else:
             entries.append(ComponentRecord.of(component, None))
@@ -96,14 +109,23 @@ def finalize_run(
     run_error: str | None = None,
     index: ArtifactIndex | None = None,
     finished_at: dt.datetime | None = None,
+    records: dict[str, ComponentRecord] | None = None,
 ) -> tuple[Manifest, Path]:
     """After a run: its manifest, its per-component rows, and (if it succeeded) the artifact index.
 
-    ``dp process`` and the run-status sensors (runs from the UI, the bucket sensor, schedules)
-    both end here, so every successful run can serve later requests and counts for the LRU.
+    ``dp process``, the step that processed a batch and the run-status sensors (runs from the UI,
+    schedules) all end here, so every successful run can serve later requests and counts for the
+    LRU. A manifest that cannot be written for lack of disk space is logged and left out (the
+    database rows still say what happened); the video has failed already for the same reason.
     """
-    manifest = build_manifest(store, profile, video, run_id, dagster_run_status, run_error)
-    path = write_manifest(store, manifest)
+    manifest = build_manifest(store, profile, video, run_id, dagster_run_status, run_error, records)
+    try:
+        path = write_manifest(store, manifest)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        path = store.run_dir(video.platform_id, video.video_id, run_id) / MANIFEST_FILE
+        log.error(f"manifest {path} not written: no space left on device")
     record_components(
         catalog.database_url,
         run_id=run_id,

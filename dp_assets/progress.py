@@ -10,6 +10,7 @@ videos checks it between components.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -81,11 +82,17 @@ class Interrupted(Exception):
     """Raised between components once a stop was requested."""
 
 
+# A graceful stop waits for the computing component at most this long: an interrupted process
+# ends within it at any point, even during a long OCR pass.
+STOP_GRACE_S = 20
+
+
 @contextlib.contextmanager
 def stop_after_current_component(announce=None) -> Iterator[StopRequest]:
     """While in the body, the first SIGINT asks to stop after the current component (``announce``
-    is told), and a second one stops at once (KeyboardInterrupt). Only the main thread can own
-    signal handlers; elsewhere the body runs unchanged."""
+    is told), and a second one, or the same one after ``STOP_GRACE_S``, stops at once
+    (KeyboardInterrupt). SIGTERM is not graceful: Dagster stops the run at once on it. Only the
+    main thread can own signal handlers; elsewhere the body runs unchanged."""
     if threading.current_thread() is not threading.main_thread():
         yield STOP
         return
@@ -96,6 +103,9 @@ def stop_after_current_component(announce=None) -> Iterator[StopRequest]:
             raise KeyboardInterrupt
         STOP.request("interrupted (Ctrl-C)")
         (announce or _default_announce)()
+        deadline = threading.Timer(STOP_GRACE_S, os.kill, (os.getpid(), signal.SIGINT))
+        deadline.daemon = True
+        deadline.start()
 
     signal.signal(signal.SIGINT, on_interrupt)
     try:
@@ -105,4 +115,4 @@ def stop_after_current_component(announce=None) -> Iterator[StopRequest]:
 
 
 def _default_announce() -> None:
-    print("\ndp: stopping after the current component (Ctrl-C again to stop now)", file=sys.stderr, flush=True)
+    print(f"\ndp: stopping after the current component (at most {STOP_GRACE_S} s; Ctrl-C again to stop now)", file=sys.stderr, flush=True)

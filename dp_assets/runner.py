@@ -59,6 +59,8 @@ def first_failure(result: dg.ExecuteInProcessResult) -> str | None:
             if data.error:
                 # Dagster wraps the real exception ("Error occurred while executing op"): show the cause.
                 error = data.error.cause or data.error
+                if error.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
+                    return f"step {event.step_key}: interrupted by a signal (Ctrl-C or SIGTERM); the run was marked failed"
                 return f"step {event.step_key}: {error.cls_name}: {error.message.strip().splitlines()[0]}"
     return None
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dp_assets.cache import Verdict, check_artifact
 from dp_assets.contract import CPU, FRAMES_COMPONENT, ComponentContext, ComponentResult, Status
-from dp_assets.execution import run_component
+from dp_assets.execution import no_space_message, run_component
 from dp_assets.profiles import Profile, ResolvedComponent
 from dp_assets.records import ComponentRecord, ReusedFrom
 from dp_core.hashing import canonical_json, sha256_hex
@@ -72,6 +72,7 @@ class VideoRun:
         self.force = force
         self.versions = profile.artifact_versions(catalog.inputs(video))
         self.results: dict[str, ComponentResult] = {}
+        self.records: dict[str, ComponentRecord] = {}
 
     def _dir(self, name: str) -> Path:
         return self.store.artifact_dir(self.video.platform_id, self.video.video_id, name, self.versions[name])
@@ -154,14 +155,30 @@ class VideoRun:
             if note:
                 self.log.warning(f"{spec.name} for video {video.key}: {note}")
                 result.warnings.append(note)
-            self.store.commit(staging, final_dir, result, {"artifact_version": self.versions[spec.name], "run_id": self.run_id})
-            # Read back so file paths point into the committed folder, not the staging one.
-            result = self.store.read(final_dir, verify=False)
+            try:
+                self.store.commit(staging, final_dir, result, {"artifact_version": self.versions[spec.name], "run_id": self.run_id})
+            except OSError as exc:
+                message = no_space_message(spec.name, str(video.key), exc)
+                if message is None:
+                    raise
+                # Nothing half-written is visible: the artifact was still in its staging folder.
+                shutil.rmtree(staging, ignore_errors=True)
+                result = ComponentResult.failed(message)
+            else:
+                # Read back so file paths point into the committed folder, not the staging one.
+                result = self.store.read(final_dir, verify=False)
         self.results[spec.name] = result
         key_hash = sha256_hex(canonical_json(self.profile.idempotency_key(spec.name, video.key)))
         record = ComponentRecord.of(component, result, metrics, final_dir, cached, self.versions[spec.name], key_hash, reused)
         if not cached and result.status is not Status.ERROR:
             self.index.record_artifact(video.key, record.index_row(self.run_id, utcnow()))
+        self.records[spec.name] = record
         run_dir = self.store.run_dir(video.platform_id, video.video_id, self.run_id)
-        write_json_atomic(run_dir / "components" / f"{spec.name}.json", record.model_dump(mode="json"))
+        try:
+            write_json_atomic(run_dir / "components" / f"{spec.name}.json", record.model_dump(mode="json"))
+        except OSError as exc:
+            if no_space_message(spec.name, str(video.key), exc) is None:
+                raise
+            # The manifest is built from self.records; the record file is only its copy on disk.
+            self.log.error(f"{spec.name} for video {video.key}: its record was not written: no space left on device")
         return ComponentOutcome(component, result, record)

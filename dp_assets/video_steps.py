@@ -262,7 +262,10 @@ def _one_video(context, profile, components, store, catalog, index, gpu, progres
         log.error(str(exc))
         return str(exc)
     failure: str | None = None
+    run = None
     with index.video_lock(video.key):  # a dp process of this video at the same time waits, then reuses
+        for leftover in store.sweep(video.key):
+            log.info(f"video {video.key}: removed {leftover}, left by an interrupted write")
         try:
             run = VideoRun(profile, store, catalog, index, video, run_id, gpu, log, force=_forced(context))
         except FileNotFoundError as exc:
@@ -295,7 +298,16 @@ def _one_video(context, profile, components, store, catalog, index, gpu, progres
                     break
                 provenance.note(component.name, outcome.record.artifact_version, is_source=False)
         manifest, path = finalize_run(
-            store, catalog, profile, video, run_id, "FAILURE" if failure else "SUCCESS", failure, index=index, finished_at=progress.finished_at
+            store,
+            catalog,
+            profile,
+            video,
+            run_id,
+            "FAILURE" if failure else "SUCCESS",
+            failure,
+            index=index,
+            finished_at=progress.finished_at,
+            records=run.records if run is not None else None,
         )
         evicted = tuple(index.evict_over_limit(store, keep=video.key)) if manifest.run_status == "ok" else ()
         for other in evicted:

@@ -132,6 +132,10 @@ class ArtifactIndex(BaseModel):
             rows = conn.execute(query.order_by(artifact_runs.c.finished_at, artifact_runs.c.platform_id, artifact_runs.c.video_id)).all()
         return [_entry(r) for r in rows]
 
+    def entries_all(self) -> list[IndexEntry]:
+        with self.engine.connect() as conn:
+            return [_entry(r) for r in conn.execute(sa.select(artifact_runs))]
+
     def donors(
         self, component: str, artifact_version: str, exclude: VideoKey, created_since: dt.datetime | None = None
     ) -> list[Donor]:
@@ -245,11 +249,12 @@ class ArtifactIndex(BaseModel):
 
     # -- one writer per video --------------------------------------------------------------
     @contextlib.contextmanager
-    def video_lock(self, video: VideoKey) -> Iterator[None]:
+    def video_lock(self, video: VideoKey, blocking: bool = True) -> Iterator[None]:
         """Held while a video is computed, so a second request waits and then reuses the result.
 
         Re-entrant within a process: ``dp process`` holds the locks of the videos it computes,
-        and the run's step, in the same process, takes each video's lock again."""
+        and the run's step, in the same process, takes each video's lock again. Not blocking, a
+        lock held elsewhere raises :class:`VideoBusy`."""
         name = video.partition_key
         with _HELD_LOCK:
             depth = _HELD.get(name, 0)
@@ -262,7 +267,7 @@ class ArtifactIndex(BaseModel):
                 with _HELD_LOCK:
                     _HELD[name] -= 1
             return
-        with self._acquire(name):
+        with self._acquire(name, blocking):
             with _HELD_LOCK:
                 _HELD[name] = 1
             try:
@@ -280,11 +285,15 @@ class ArtifactIndex(BaseModel):
             yield
 
     @contextlib.contextmanager
-    def _acquire(self, name: str) -> Iterator[None]:
+    def _acquire(self, name: str, blocking: bool = True) -> Iterator[None]:
         if self.engine.dialect.name == "postgresql":
             lock_id = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
             with _pg_lock_session(self.engine) as conn:
-                conn.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+                if blocking:
+                    conn.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+                elif not conn.execute(sa.text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id}).scalar_one():
+                    conn.commit()
+                    raise VideoBusy(name)
                 conn.commit()
                 try:
                     yield
@@ -298,11 +307,18 @@ class ArtifactIndex(BaseModel):
         lock_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(name.encode()).hexdigest()[:32]
         with open(lock_dir / f"{digest}.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise VideoBusy(name) from None
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class VideoBusy(Exception):
+    """Another process holds the video's lock (it is being computed)."""
 
 
 # Video locks this process holds (name -> depth), so a nested request for one is not a deadlock.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -30,6 +31,10 @@ from dp_resources.settings import dp_home
 
 RESULT_FILE = "result.json"
 DATA_FILE = "data.parquet"
+# What an interrupted write leaves behind: a staging folder, a replaced artifact moved aside, a
+# temporary JSON file, a folder hidden for deletion by eviction or retention. Every such name
+# starts with a dot, so readers never take it for an artifact.
+LEFTOVER_NAME = re.compile(r"^\..+\.[0-9a-f]{32}\.(staging|old|tmp)$|^\.(evicted|expired)-.+-[0-9a-f]{32}$")
 
 
 def default_root(sub: str) -> str:
@@ -94,6 +99,35 @@ class ArtifactStore(BaseModel):
         staging = final.with_name(f".{final.name}.{uuid.uuid4().hex}.staging")
         staging.mkdir(parents=True)
         return staging
+
+    def leftovers(self, video: VideoKey | None = None) -> list[Path]:
+        """What interrupted writes left under one video's folders (or under both roots)."""
+        roots = (
+            [self.video_dir(video.platform_id, video.video_id), self.frames_video_dir(video.platform_id, video.video_id)]
+            if video is not None
+            else [Path(self.root), Path(self.frames_root)]
+        )
+        found = []
+        for root in roots:
+            if not root.is_dir():
+                continue
+            for folder, dirs, files in os.walk(root):
+                for name in [*dirs, *files]:
+                    if LEFTOVER_NAME.match(name):
+                        found.append(Path(folder) / name)
+                dirs[:] = [d for d in dirs if not LEFTOVER_NAME.match(d)]  # never descend into one
+        return sorted(found)
+
+    def sweep(self, video: VideoKey) -> list[Path]:
+        """Delete what interrupted writes left under ``video``'s folders; the caller holds the
+        video's lock, so no live writer owns any of it."""
+        removed = self.leftovers(video)
+        for path in removed:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        return removed
 
     def commit(self, staging: Path, final: Path, result: ComponentResult, extra: dict[str, Any]) -> Path:
         """Write ``result`` into ``staging`` and move the folder to ``final`` in one rename."""

@@ -1,5 +1,10 @@
-"""``dp dev``: the Dagster UI and daemon (``dagster dev``) on this deployment's instance, and
-``dp migrate``: bring a DP_HOME made by an earlier version up to date."""
+"""``dp dev``: the Dagster UI and daemon (``dagster dev``) on this deployment's instance;
+``dp daemon``: the daemon alone (sensors, schedules, the run queue and its warm workers);
+``dp migrate``: bring a DP_HOME made by an earlier version up to date.
+
+Each first opens the instance under DataProcessor's init lock, so its storage is created once
+even when several processes start on a fresh home at the same moment (Dagster's own start-up
+would race: ``UNIQUE constraint failed: alembic_version``, measured)."""
 
 from __future__ import annotations
 
@@ -19,6 +24,10 @@ def add_parsers(sub) -> None:
     dev.add_argument("--port", type=int, default=3000)
     dev.add_argument("--host", default="127.0.0.1")
     dev.set_defaults(func=run_dev)
+
+    daemon = sub.add_parser("daemon", help="run the Dagster daemon alone (dagster-daemon run -w workspace.yaml)")
+    daemon.add_argument("--profile", default=argparse.SUPPRESS)
+    daemon.set_defaults(func=run_daemon)
 
     migrate = sub.add_parser("migrate", help="migrate the databases and the Dagster partitions of DP_HOME to this version")
     migrate.set_defaults(func=run_migrate)
@@ -46,22 +55,32 @@ def run_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exec(program: str, *arguments: str, profile: str) -> int:
+    """Replace this process by a Dagster program on the opened, up-to-date instance."""
+    instance, _ = _open_and_sync()
+    instance.dispose()
+    ensure_dagster_home()
+    # A shell starts background jobs with SIGINT ignored, and an ignored signal survives exec:
+    # the program would then not stop on SIGINT/SIGTERM. Give it the default dispositions.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    path = str(Path(sys.executable).with_name(program))
+    if not Path(path).exists():  # not installed in this interpreter's environment
+        path = shutil.which(program) or path
+    command = [path, *arguments]
+    # Dagster loads the code location in processes of its own: the profile reaches them the way
+    # every deployment setting does, through the environment they inherit.
+    os.execve(command[0], command, {**os.environ, "DP_PROFILE": profile})
+    return 0  # not reached
+
+
 def run_dev(args: argparse.Namespace) -> int:
     from dp_resources.gpu import gpu_from_env
 
-    instance, _ = _open_and_sync()
-    instance.dispose()
-    home = ensure_dagster_home()
-    print(f"dp: profile {args.profile}, DAGSTER_HOME {home}, GPU components at once: {gpu_from_env().max_concurrent()}")
-    # A shell starts background jobs with SIGINT ignored, and an ignored signal survives exec:
-    # dagster dev would then not stop on SIGINT/SIGTERM. Give it the default dispositions.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    dagster = str(Path(sys.executable).with_name("dagster"))
-    if not Path(dagster).exists():  # not installed in this interpreter's environment
-        dagster = shutil.which("dagster") or dagster
-    command = [dagster, "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-p", str(args.port), "-h", args.host]
-    # dagster dev loads the code location in processes of its own: the profile reaches them the
-    # way every deployment setting does, through the environment they inherit.
-    os.execve(command[0], command, {**os.environ, "DP_PROFILE": args.profile})
-    return 0  # not reached
+    print(f"dp: profile {args.profile}, DAGSTER_HOME {ensure_dagster_home()}, GPU components at once: {gpu_from_env().max_concurrent()}")
+    return _exec("dagster", "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-p", str(args.port), "-h", args.host, profile=args.profile)
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    print(f"dp: profile {args.profile}, DAGSTER_HOME {ensure_dagster_home()}", flush=True)
+    return _exec("dagster-daemon", "run", "-w", str(PROJECT_DIR / "workspace.yaml"), profile=args.profile)

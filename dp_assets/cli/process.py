@@ -276,7 +276,7 @@ def _one(request: tuple[Path, VideoKey], profile, args) -> int:
         print(f"PARTIAL FAILURE: optional component(s) failed: {', '.join(manifest.partial_failures)}")
     for evicted in outcome.evicted:
         print(f"evicted least recently used video {evicted} (cache limit)")
-    print(f"manifest: {outcome.manifest_path}")
+    print(f"manifest: {outcome.manifest_path}" if outcome.manifest_path.is_file() else "manifest: not written (see the error below)")
     if STOP.requested:
         return fail(f"{STOP.reason}: {manifest.run_error}", EXIT_INTERRUPTED)
     if not outcome.ok:

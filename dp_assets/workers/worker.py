@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -82,13 +83,18 @@ def _execute(run_id: str, jobs: dict) -> str:
     try:
         for _ in core_execute_run(jobs[key], run, instance, inject_env_vars=True):
             pass
-    except (Exception, KeyboardInterrupt):  # already reported on the run; the worker goes on
+    except Exception:  # already reported on the run; the worker goes on
         log.exception("run %s ended with an error", run_id)
+    # An interrupt (SIGINT, or SIGTERM, which Dagster maps to it) ends the run as failed, then
+    # propagates: the worker was asked to stop.
     finished = instance.get_run_by_id(run_id)
     return finished.status.value if finished else "MISSING"
 
 
 def main() -> int:
+    # SIGTERM (a deployment stopping the worker) stops it like Ctrl-C: the run it executes, if
+    # any, ends as failed, and the worker exits.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d %(message)s", stream=sys.stderr)
     replies = os.fdopen(int(os.environ["DP_WORKER_REPLY_FD"]), "w", buffering=1)
 
@@ -104,15 +110,21 @@ def main() -> int:
     log.info("ready in %.1f s (models: %s)", time.perf_counter() - started, ", ".join(loaded) or "none")
     reply("ready")
     jobs: dict = {}
-    for line in sys.stdin:
-        command, _, run_id = line.strip().partition(" ")
-        if command != "run":
-            continue
-        if code_fingerprint() != fingerprint:
-            reply(f"restart {run_id}")
-            return 0
-        status = _execute(run_id, jobs)
-        reply(f"done {run_id} {status}")
+    try:
+        for line in sys.stdin:
+            command, _, run_id = line.strip().partition(" ")
+            if command != "run":
+                continue
+            if code_fingerprint() != fingerprint:
+                reply(f"restart {run_id}")
+                return 0
+            status = _execute(run_id, jobs)
+            reply(f"done {run_id} {status}")
+    except BaseException as exc:  # KeyboardInterrupt, or Dagster's interrupt error during a run
+        if not isinstance(exc, KeyboardInterrupt) and type(exc).__name__ != "DagsterExecutionInterruptedError":
+            raise
+        log.info("stopped by a signal")
+        return 0
     return 0
 
 
