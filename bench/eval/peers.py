@@ -47,7 +47,7 @@ def transnetv2_boundaries(video: Path, threshold: float = 0.5) -> list[float]:
     from dp_resources.models import MODELS
 
     times, frames = decode_small(video)
-    probabilities = predict(MODELS.get(TRANSNETV2, CPU), frames)
+    probabilities, _ = predict(MODELS.get(TRANSNETV2, CPU), frames)
     return [float(times[i]) for i in boundaries_from_probabilities(probabilities, threshold)]
 
 

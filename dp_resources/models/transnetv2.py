@@ -62,15 +62,17 @@ def _load(runtime: Runtime) -> Any:
     return model
 
 
-def predict(model: Any, frames: np.ndarray) -> np.ndarray:
-    """Per-frame transition probability (single-frame head) for (n, 27, 48, 3) uint8 RGB frames."""
+def predict(model: Any, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame transition probabilities for (n, 27, 48, 3) uint8 RGB frames: the single-frame
+    head (a transition's middle frame, what shots are cut on) and the all-frames head (every
+    frame of a transition, which tells a dissolve from a cut)."""
     import torch
 
     n = frames.shape[0]
     if frames.shape[1:] != (INPUT_HEIGHT, INPUT_WIDTH, 3):
         raise ValueError(f"TransNetV2 takes (n, {INPUT_HEIGHT}, {INPUT_WIDTH}, 3) frames, got {frames.shape}")
     if n == 0:
-        return np.zeros(0, np.float32)
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
     # Pad with copies of the first and last frame so every frame sits in the middle half of a
     # window (as the reference implementation does).
     tail = CONTEXT + STEP - (n % STEP if n % STEP else STEP)
@@ -78,7 +80,7 @@ def predict(model: Any, frames: np.ndarray) -> np.ndarray:
     starts = list(range(0, padded.shape[0] - WINDOW + 1, STEP))
     device = next(model.parameters()).device
     half = next(model.parameters()).dtype == torch.float16
-    out = []
+    single_out, all_out = [], []
     with torch.inference_mode():
         for b in range(0, len(starts), WINDOWS_PER_BATCH):
             batch = np.stack([padded[s : s + WINDOW] for s in starts[b : b + WINDOWS_PER_BATCH]])
@@ -86,11 +88,12 @@ def predict(model: Any, frames: np.ndarray) -> np.ndarray:
             if half:
                 # forward() turns uint8 into float itself; under fp16 the first conv needs halves.
                 with torch.autocast(device_type=device.type, dtype=torch.float16):
-                    single, _ = model(inputs)
+                    single, extra = model(inputs)
             else:
-                single, _ = model(inputs)
-            out.append(torch.sigmoid(single[:, CONTEXT : CONTEXT + STEP, 0].float()).cpu().numpy().reshape(-1))
-    return np.concatenate(out)[:n]
+                single, extra = model(inputs)
+            for logits, out in ((single, single_out), (extra["many_hot"], all_out)):
+                out.append(torch.sigmoid(logits[:, CONTEXT : CONTEXT + STEP, 0].float()).cpu().numpy().reshape(-1))
+    return np.concatenate(single_out)[:n], np.concatenate(all_out)[:n]
 
 
 def _version() -> str:
