@@ -26,13 +26,17 @@ CUT_TOLERANCE_S = 0.2
 
 @dataclass
 class PRF:
-    true_positives: int
+    true_positives: int  # actual items found
     predicted: int
     actual: int
+    # Predictions that are right, when that differs from true_positives (one read word can
+    # stand for two rendered ones); None: the same.
+    predicted_right: int | None = None
 
     @property
     def precision(self) -> float:
-        return self.true_positives / self.predicted if self.predicted else 1.0
+        right = self.true_positives if self.predicted_right is None else self.predicted_right
+        return right / self.predicted if self.predicted else 1.0
 
     @property
     def recall(self) -> float:
@@ -44,7 +48,10 @@ class PRF:
         return 2 * p * r / (p + r) if p + r else 0.0
 
     def __add__(self, other: "PRF") -> "PRF":
-        return PRF(self.true_positives + other.true_positives, self.predicted + other.predicted, self.actual + other.actual)
+        right = None
+        if self.predicted_right is not None or other.predicted_right is not None:
+            right = sum(p.true_positives if p.predicted_right is None else p.predicted_right for p in (self, other))
+        return PRF(self.true_positives + other.true_positives, self.predicted + other.predicted, self.actual + other.actual, right)
 
     def as_dict(self) -> dict:
         return {"precision": self.precision, "recall": self.recall, "f1": self.f1, "tp": self.true_positives, "predicted": self.predicted, "actual": self.actual}
@@ -95,16 +102,30 @@ def words_of(text: str) -> list[str]:
 
 def score_words(read: list[str], truth: list[str]) -> tuple[PRF, set[int]]:
     """PRF of read words against rendered ones (both normalised), and which rendered words (by
-    index) were found."""
+    index) were found. Read words split where the rendering has none ("4 5 0" for the LCD
+    digits "450") count as right when together they spell a rendered word."""
     truth_words = [normalise_word(w) for w in truth]
+    read = [w for w in read if w]
     found: set[int] = set()
-    right = 0
-    for word in read:
+    right = [False] * len(read)
+    for r, word in enumerate(read):
         hit = _find(word, truth_words, found)
         if hit:
-            right += 1
+            right[r] = True
             found.update(hit)
-    return PRF(right, len(read), len(truth_words)), found
+    for i, target in enumerate(truth_words):
+        if i in found:
+            continue
+        for start in range(len(read)):
+            joined, end = "", start
+            while end < len(read) and not right[end] and len(joined) < len(target):
+                joined += read[end]
+                end += 1
+            if joined == target and end - start > 1:
+                right[start:end] = [True] * (end - start)
+                found.add(i)
+                break
+    return PRF(len(found), len(read), len(truth_words), predicted_right=sum(right)), found
 
 
 def _find(word: str, truth: list[str], found: set[int]) -> list[int]:
