@@ -193,10 +193,10 @@ def bench_faces(detectors: list[str]) -> dict:
         for counts in face_set.COUNTS:
             with tempfile.TemporaryDirectory() as tmp:
                 r = run_visual(media_dir() / counts.clip, faces.SPEC, config, Path(tmp), sampling)
-            if r.result.table is not None:
-                detected = [row["face_count"] for row in r.result.table.to_pylist()]
-            else:  # empty (no_faces): none in any of the frames it was given
-                detected = [0] * len(read_frames(r.frames, faces.SPEC.frame_request(config, sampling)))
+                if r.result.table is not None:
+                    detected = [row["face_count"] for row in r.result.table.to_pylist()]
+                else:  # empty (no_faces): none in any of the frames it was given
+                    detected = [0] * len(read_frames(r.frames, faces.SPEC.frame_request(config, sampling)))
             seconds += r.compute_s
             duration += r.duration_s
             a, f = score_counts(detected, list(counts.faces)), score_counts(detected, list(counts.frontal))

@@ -86,6 +86,11 @@ GRADUAL_MAX_STEP_SHARE = 0.9
 # from black measures 0.01-0.05, the evaluation set's dissolves 0.61-1.0; the halves of a fade
 # through black also measure 0.01-0.27 here, and are found as dips by FADE_MAX_LUMA instead).
 SAME_PICTURE_SHARE = 0.5
+# A cut-test hit is relabelled gradual when a gradual transition's core (its most blended or
+# darkest frame) lies within this time of it: short dissolves and fades have one step steep
+# enough for the cut test right at their middle, while a hard cut next to a transition (a short
+# shot after a fade) is further from that transition's core.
+GRADUAL_CORE_S = 0.25
 # Fades through black: the mean luma (0-255) of a frame drops to at most FADE_MAX_LUMA and to
 # at most FADE_DEPTH of the brightest frame within FADE_REACH_S on *each* side, and both sides
 # are lit (at least FADE_MIN_LIT_LUMA): a shot before and after. A video starting from black
@@ -155,7 +160,8 @@ class ShotBoundariesConfig(ComponentConfig):
 
 OUTPUT_SCHEMA = pa.schema(
     [
-        # A cut: the first sampled frame of the new shot. A gradual transition: its middle.
+        # A cut: the first sampled frame of the new shot. A gradual transition: a frame inside
+        # it (its steepest step, or its most blended or darkest frame).
         pa.field("time_s", pa.float64(), nullable=False),
         pa.field("score", pa.float64(), nullable=False),
         # The change happened in (from_pts_s, to_pts_s]: the last sampled frame of the old shot
@@ -348,9 +354,22 @@ def detect_histogram(pts: np.ndarray, images: np.ndarray, config: ShotBoundaries
         if scores[k] >= config.min_score and ratios[k] >= config.adaptive_ratio
         and not is_flash(k, hists, scores, reach, config.min_score)
     ]
+    gradual: list[Boundary] = []
     if config.gradual and interval > 0:
-        found += merge_gradual(find_dissolves(images, hists, scores, interval, config) + find_fades(images, interval))
-    return select_boundaries(found, pts, config.min_shot_s)
+        gradual = merge_gradual(find_dissolves(images, hists, scores, interval, config) + find_fades(images, interval))
+    accepted = select_boundaries(found + gradual, pts, config.min_shot_s)
+    # A short dissolve or fade (up to ~0.7 s) also has one step steep enough for the cut test,
+    # which wins the selection; a blend or a dip around that step says it was gradual. (A hard
+    # cut's neighbourhood is no blend: its middle frame is one picture, not the mean of two.)
+    for b in accepted:
+        around = [
+            g for g in gradual
+            if b.kind == "cut" and g.first <= b.index <= g.last and abs(pts[g.index] - pts[b.index]) <= GRADUAL_CORE_S + 1e-9
+        ]
+        if around:
+            span = max(around, key=lambda g: g.score)
+            b.kind, b.first, b.last = "gradual", min(span.first, b.first), max(span.last, b.last)
+    return accepted
 
 
 def merge_gradual(found: list[Boundary]) -> list[Boundary]:
