@@ -131,12 +131,13 @@ def bench_text(set_dir: Path, config: ocr_text.OcrTextConfig) -> dict:
     by: dict[str, dict[str, PRF]] = {k: defaultdict(lambda: PRF(0, 0, 0)) for k in ("height", "bucket", "font", "style")}
     total = PRF(0, 0, 0)
     misses = []
-    seconds = 0.0
+    seconds = cpu = 0.0
     for still in truth["stills"]:
         image = np.asarray(Image.open(set_dir / still["image"]).convert("RGB"))
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         lines = ocr_text.read_lines(engine, image, config)
         seconds += time.perf_counter() - start
+        cpu += time.process_time() - start_cpu
         read = [w for line in lines for w in words_of(line["text"])]
         rendered = [(item, w) for item in still["items"] for w in item["text"].split()]
         prf, found = score_words(read, [w for _, w in rendered])
@@ -147,7 +148,7 @@ def bench_text(set_dir: Path, config: ocr_text.OcrTextConfig) -> dict:
                 by[key][str(value)] = by[key][str(value)] + hit
             if i not in found and item["height_px"] >= 20:
                 misses.append(f"{still['image']}: {word!r} {item['height_px']} px {item['font']} {item['style']}")
-    print(f"\nOCR stills: {len(truth['stills'])} images, {seconds / len(truth['stills']):.2f} s per 1280x720 image (load {load_average()})")
+    print(f"\nOCR stills: {len(truth['stills'])} images, {seconds / len(truth['stills']):.2f} s ({cpu / len(truth['stills']):.2f} s CPU) per 1280x720 image (load {load_average()})")
     print(f"  all words: {_fmt(total)}")
     for key in ("bucket", "height", "font", "style"):
         print(f"  recall by {key}: " + ", ".join(f"{k} {v.recall:.2f} ({v.true_positives}/{v.actual})" for k, v in sorted(by[key].items(), key=lambda kv: (len(kv[0]), kv[0]))))
@@ -177,7 +178,7 @@ def bench_caption_video(set_dir: Path, truth: dict, config: ocr_text.OcrTextConf
     video_prf, _ = score_words(words_of(r.result.summary.get("video_text", "")), all_words)
     s_per_min = (r.frames_s + r.compute_s) * 60 / truth["duration_s"]
     print(f"OCR caption video ({truth['duration_s']:.0f} s, {len(frame_times)} sampled frames): per frame {_fmt(total)}; "
-          f"video text {_fmt(video_prf)}; {r.compute_s * 60 / truth['duration_s']:.1f} s/min OCR + {r.frames_s * 60 / truth['duration_s']:.1f} s/min its frames (load {load_average()})")
+          f"video text {_fmt(video_prf)}; {r.compute_s * 60 / truth['duration_s']:.1f} s/min OCR ({r.compute_cpu_s * 60 / truth['duration_s']:.1f} s CPU) + {r.frames_s * 60 / truth['duration_s']:.1f} s/min its frames (load {load_average()})")
     return {"per_frame": total.as_dict(), "video_text": video_prf.as_dict(), "s_per_min": s_per_min, "ocr_s_per_min": r.compute_s * 60 / truth["duration_s"]}
 
 

@@ -24,6 +24,7 @@ class Run:
     frames_s: float  # wall seconds of the frames decode for this component's request alone
     compute_s: float  # wall seconds of the component itself
     duration_s: float
+    compute_cpu_s: float = 0.0  # CPU seconds of the component (all threads)
 
 
 def run_visual(video: Path, spec: ComponentSpec, config: Any, work: Path, sampling: SamplingPolicy = BASELINE_SAMPLING) -> Run:
@@ -40,4 +41,4 @@ def run_visual(video: Path, spec: ComponentSpec, config: Any, work: Path, sampli
     result, metrics = run_component(spec, ctx(spec.name), config, {"frames": frames_result})
     if result.error:
         raise RuntimeError(f"{spec.name} failed on {video.name}: {result.error}")
-    return Run(result, frames_result, frames_metrics.wall_s, metrics.wall_s, probe.summary.get("duration_s") or 0.0)
+    return Run(result, frames_result, frames_metrics.wall_s, metrics.wall_s, probe.summary.get("duration_s") or 0.0, metrics.cpu_s)
