@@ -12,7 +12,11 @@ from dp_assets.components.core.features import COLUMNS as FEATURE_COLUMNS
 from dp_assets.components.visual import shot_boundaries
 from dp_assets.components.visual.shot_boundaries import SPEC, ShotBoundariesConfig
 from dp_assets.contract import EmptyReason, FrameRequest, Status
+from dp_assets.contract import CPU
 from dp_assets.media.frames_store import read_frames
+from dp_assets.versioning import config_hash
+from dp_resources.models import model_signature
+from dp_resources.models.transnetv2 import TRANSNETV2
 
 from ..harness import TEST_SAMPLING, run_chain
 
@@ -181,6 +185,15 @@ def test_config_and_request():
         ShotBoundariesConfig(analysis_fps=0)
     with pytest.raises(ValidationError):
         ShotBoundariesConfig(threshold=0.3)  # unknown key
+    with pytest.raises(ValidationError):
+        ShotBoundariesConfig(detector="pyscenedetect")
     request = SPEC.frame_request(ShotBoundariesConfig(), TEST_SAMPLING)
     assert request == FrameRequest(fps=8.0, max_side=64, max_frames=shot_boundaries.DEFAULT_MAX_FRAMES)
     assert SPEC.upstream == ("frames",)
+    # TransNetV2 reads (nearly) every frame, and its weights' signature is part of the config,
+    # so the cache key changes with them; the histogram detector's config carries none.
+    transnet = ShotBoundariesConfig(detector="transnetv2")
+    assert SPEC.frame_request(transnet, TEST_SAMPLING) == FrameRequest(fps=25.0, max_side=64, max_frames=22_500)
+    assert ShotBoundariesConfig().model_identity is None
+    assert transnet.model_identity == model_signature((TRANSNETV2,), CPU)
+    assert config_hash(transnet) != config_hash(ShotBoundariesConfig())
