@@ -1,52 +1,115 @@
 """Per-component cost of a profile on this machine, in seconds of compute per minute of video.
 
 Runs the profile's components directly (no Dagster) on each clip after one warm-up pass (model
-loading is reported separately: it happens once per process). Usage:
-python bench/bench_components.py [--profile baseline] [CLIP ...]
+loading is reported separately: it happens once per process), ``--repeat`` times, and reports
+the median wall time and the median CPU time (all threads of the process) per component. The
+machine's load average is printed with the figures: other work on a shared machine inflates
+wall time much more than CPU time. ``--frames-ratio`` also times ``frames`` against a plain
+PyAV decode of each clip. Usage:
+python bench/bench_components.py [--profile baseline] [--repeat 3] [--frames-ratio] [CLIP ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import av
+
+from dp_assets.contract import ComponentContext
 from dp_assets.direct import run_profile_direct
+from dp_assets.execution import run_component
 from dp_assets.profiles import load_profile
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 DEFAULT_CLIPS = ["bbb_intro_vp8_vorbis.webm", "obama_statement_face_speech.mp4", "screenrec_h264_noduration.mkv"]
 
 
+def load_average() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def plain_decode(path: Path) -> float:
+    """Every frame decoded (threaded, as ``frames`` decodes), nothing converted."""
+    start = time.perf_counter()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for _ in container.decode(stream):
+            pass
+    return time.perf_counter() - start
+
+
+def frames_only(profile, path: Path, tmp: Path) -> float:
+    ctx = ComponentContext(path, "bench", "bench", tmp / "w", tmp / "frames", profile.sampling, logging.getLogger("bench"))
+    probe, _ = run_component(profile["video_probe"].spec, ctx, profile["video_probe"].config, {})
+    result, metrics = run_component(profile["frames"].spec, ctx, profile["frames"].config, {"video_probe": probe})
+    assert result.status.value == "ok", result.error
+    return metrics.wall_s
+
+
+def print_table(title: str, names: list[str], rows: dict, key: str) -> None:
+    clips = list(rows)
+    print(f"\n{title}")
+    print(f"{'component':<18}" + "".join(f"{c[:24]:>26}" for c in clips))
+    for name in names + ["TOTAL"]:
+        cells = []
+        for clip in clips:
+            duration, per = rows[clip]
+            seconds = sum(v[key] for v in per.values()) if name == "TOTAL" else per[name][key]
+            cells.append(f"{seconds * 60 / duration:>26.2f}" if duration else f"{'n/a':>26}")
+        print(f"{name:<18}" + "".join(cells))
+    print("".join([f"{'duration (s)':<18}"] + [f"{rows[c][0]:>26.1f}" for c in clips]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("clips", nargs="*", default=[str(MEDIA / c) for c in DEFAULT_CLIPS])
     parser.add_argument("--profile", default="baseline")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per clip; medians are reported")
+    parser.add_argument("--frames-ratio", action="store_true", help="also time frames against a plain decode")
     args = parser.parse_args()
     profile = load_profile(args.profile)
+    print(f"load average at start: {load_average()}")
     with tempfile.TemporaryDirectory() as tmpdir:
         start = time.perf_counter()
         run_profile_direct(profile, Path(args.clips[0]), Path(tmpdir) / "warmup")
         print(f"warm-up on {Path(args.clips[0]).name} (imports + model loading): {time.perf_counter() - start:.1f} s")
         rows = {}
         for clip in map(Path, args.clips):
-            results = run_profile_direct(profile, clip, Path(tmpdir) / clip.stem)
-            duration = results["video_probe"][0].summary.get("duration_s") or 0.0
-            rows[clip.name] = (duration, {name: metrics.wall_s for name, (_, metrics) in results.items()})
+            runs = []
+            for i in range(args.repeat):
+                results = run_profile_direct(profile, clip, Path(tmpdir) / f"{clip.stem}-{i}")
+                runs.append(results)
+            duration = runs[0]["video_probe"][0].summary.get("duration_s") or 0.0
+            per = {
+                name: {
+                    "wall": statistics.median(r[name][1].wall_s for r in runs),
+                    "cpu": statistics.median(r[name][1].cpu_s for r in runs),
+                }
+                for name in runs[0]
+            }
+            rows[clip.name] = (duration, per)
+        ratios = {}
+        if args.frames_ratio:
+            for clip in map(Path, args.clips):
+                decode, frames = [], []
+                for i in range(max(3, args.repeat)):  # interleaved: drift hits both alike
+                    decode.append(plain_decode(clip))
+                    frames.append(frames_only(profile, clip, Path(tmpdir) / f"ratio-{clip.stem}-{i}"))
+                ratios[clip.name] = (statistics.median(decode), statistics.median(frames))
     names = list(profile.components)
-    clips = list(rows)
-    print(f"\nseconds per minute of video (profile {profile.name}; wall time, warm models)")
-    print(f"{'component':<18}" + "".join(f"{c[:24]:>26}" for c in clips))
-    for name in names + ["TOTAL"]:
-        cells = []
-        for clip in clips:
-            duration, walls = rows[clip]
-            seconds = sum(walls.values()) if name == "TOTAL" else walls[name]
-            cells.append(f"{seconds * 60 / duration:>26.2f}" if duration else f"{'n/a':>26}")
-        print(f"{name:<18}" + "".join(cells))
-    print("".join([f"{'duration (s)':<18}"] + [f"{rows[c][0]:>26.1f}" for c in clips]))
+    print_table(f"wall seconds per minute of video (profile {profile.name}; warm models; median of {args.repeat})", names, rows, "wall")
+    print_table("CPU seconds per minute of video (all threads of the process)", names, rows, "cpu")
+    for clip, (decode, frames) in ratios.items():
+        print(f"frames vs plain decode, {clip}: {frames:.3f} s / {decode:.3f} s = {frames / decode:.2f} (goal <= 1.1)")
+    print(f"load average at end: {load_average()}")
     return 0
 
 

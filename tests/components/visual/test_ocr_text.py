@@ -1,12 +1,15 @@
 """``ocr_text`` on real clips: a burned-in news caption, two screen recordings, a near-black video.
 
-RapidOCR runs for real with the PP-OCRv6 models bundled in its wheel (~1 s per frame on CPU),
+RapidOCR runs for real with the PP-OCRv6 models bundled in its wheel (~0.3-0.5 s per frame on CPU),
 so the clips are sampled sparsely.
 """
 
 from __future__ import annotations
 
 import json
+
+import cv2
+import numpy as np
 
 import pytest
 from pydantic import ValidationError
@@ -175,6 +178,42 @@ def test_config_and_request():
         OcrTextConfig(lang="en")  # unknown key: no model choice that would need a download
     with pytest.raises(ValidationError):
         OcrTextConfig(fps=0)
+    with pytest.raises(ValidationError):
+        OcrTextConfig(detect_side=100)
     request = SPEC.frame_request(OcrTextConfig(), TEST_SAMPLING)
     assert request == FrameRequest(fps=0.5, max_side=1280, max_frames=60)
+    assert OcrTextConfig().detect_side == ocr_text.DEFAULT_DETECT_SIDE == 960
     assert SPEC.upstream == ("frames",)
+
+
+def test_reuse_gives_the_same_lines_for_less_work(obama):
+    # The caption is static over the 4, 6 and 8 s frames: its two lines are recognised once and
+    # reused twice. Read every frame anew, the table is the same, text for text.
+    summary = obama.result.summary
+    assert summary["frames_detected"] == 5
+    assert summary["regions_reused"] >= 3
+    fresh = SPEC.compute(obama.ctx, OcrTextConfig(reuse=False), {"frames": obama.frames})
+    assert fresh.summary["regions_reused"] == 0
+    assert fresh.summary["regions_recognised"] >= summary["regions_recognised"] + summary["regions_reused"]
+    assert fresh.table.column("text").to_pylist() == obama.result.table.column("text").to_pylist()
+    assert fresh.summary["video_text"] == summary["video_text"]
+
+
+def _line_crop(text: str, noise_seed: int | None = None) -> np.ndarray:
+    """A BGR crop of one line of white-on-dark text, as the detector would cut it."""
+    crop = np.full((30, 420, 3), 30, np.uint8)
+    cv2.putText(crop, text, (4, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (235, 235, 235), 2, cv2.LINE_AA)
+    if noise_seed is not None:  # re-encoding noise: +-2 levels
+        noise = np.random.default_rng(noise_seed).integers(-2, 3, crop.shape)
+        crop = np.clip(crop.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return crop
+
+
+def test_a_region_is_reused_only_while_every_character_is_unchanged():
+    line = "Frame 0001 of 2400 - Morning Report"
+    assert ocr_text.same_crop(_line_crop(line), _line_crop(line, noise_seed=1))
+    # One digit of 35 characters changed: less than 1 % of the pixels, but its block differs.
+    changed = _line_crop("Frame 0002 of 2400 - Morning Report")
+    difference = np.abs(changed.astype(float) - _line_crop(line).astype(float)).mean()
+    assert difference < ocr_text.REUSE_CROP_DIFF  # a whole-crop mean would call it the same
+    assert not ocr_text.same_crop(_line_crop(line), changed)

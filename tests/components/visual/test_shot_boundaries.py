@@ -12,7 +12,11 @@ from dp_assets.components.core.features import COLUMNS as FEATURE_COLUMNS
 from dp_assets.components.visual import shot_boundaries
 from dp_assets.components.visual.shot_boundaries import SPEC, ShotBoundariesConfig
 from dp_assets.contract import EmptyReason, FrameRequest, Status
+from dp_assets.contract import CPU
 from dp_assets.media.frames_store import read_frames
+from dp_assets.versioning import config_hash
+from dp_resources.models import model_signature
+from dp_resources.models.transnetv2 import TRANSNETV2
 
 from ..harness import TEST_SAMPLING, run_chain
 
@@ -62,7 +66,11 @@ def test_bbb_summary(bbb):
     # Plain Python values only: the summary becomes Dagster metadata and feature columns.
     json.dumps(summary)
     assert {k for s, k, _ in FEATURE_COLUMNS.values() if s == "shot_boundaries"} <= set(summary)
-    assert all(type(v) in (int, float, list) for v in summary.values())
+    assert all(type(v) in (int, float, list) for k, v in summary.items() if k != "detector")
+    assert summary["detector"] == "histogram"
+    # The three are hard cuts: nothing gradual in the clip (its fade-in from black starts it).
+    assert (summary["hard_cut_count"], summary["gradual_count"]) == (3, 0)
+    assert bbb.result.table.column("kind").to_pylist() == ["cut"] * 3
     assert all(type(t) is float for t in summary["cut_times_s"])
 
 
@@ -130,22 +138,23 @@ def test_obama_caption_stays_below_the_cut_threshold(media, tmp_path):
 @pytest.mark.parametrize(
     "name, frames_sampled",
     [
-        # 0.55 s: 5 frames at 8 fps over 0.50 s, shorter than the 0.6 s a first shot must last.
+        # 0.55 s: 5 frames at 8 fps over 0.50 s, less than the 0.6 s cuts are counted over.
         ("park_0p55s.mp4", 5),
         # 0.09 s: a single frame, nothing to compare.
         ("iphone_hevc10_hlg_rot90_0p09s.mov", 1),
     ],
 )
 def test_too_short_clips_are_empty_not_zero_cuts(media, tmp_path, name, frames_sampled):
-    # "0 cuts" would be forced by the minimum shot length rather than observed, so these clips
-    # report too_short and carry no cut count into the features.
+    # A count of cuts in half a second says nothing about pacing, so these clips report
+    # too_short and carry no cut count into the features.
     chain = run_chain(media(name), tmp_path, SPEC)
     assert chain.frames.status is Status.OK
     assert chain.result.status is Status.EMPTY
     assert chain.result.empty_reason == EmptyReason.TOO_SHORT.value
     detail = chain.result.summary["empty_detail"]
     assert detail.startswith(f"{frames_sampled} frame(s) sampled")
-    assert "min_shot_s=0.6" in detail
+    assert detail.endswith(f"cuts are counted over at least {shot_boundaries.MIN_ANALYSED_S:g} s")
+    assert shot_boundaries.MIN_ANALYSED_S == 0.6
 
 
 def test_audio_only_file_is_empty_with_the_frames_reason(media, tmp_path):
@@ -176,6 +185,15 @@ def test_config_and_request():
         ShotBoundariesConfig(analysis_fps=0)
     with pytest.raises(ValidationError):
         ShotBoundariesConfig(threshold=0.3)  # unknown key
+    with pytest.raises(ValidationError):
+        ShotBoundariesConfig(detector="pyscenedetect")
     request = SPEC.frame_request(ShotBoundariesConfig(), TEST_SAMPLING)
     assert request == FrameRequest(fps=8.0, max_side=64, max_frames=shot_boundaries.DEFAULT_MAX_FRAMES)
     assert SPEC.upstream == ("frames",)
+    # TransNetV2 reads (nearly) every frame, and its weights' signature is part of the config,
+    # so the cache key changes with them; the histogram detector's config carries none.
+    transnet = ShotBoundariesConfig(detector="transnetv2")
+    assert SPEC.frame_request(transnet, TEST_SAMPLING) == FrameRequest(fps=25.0, max_side=64, max_frames=22_500)
+    assert ShotBoundariesConfig().model_identity is None
+    assert transnet.model_identity == model_signature((TRANSNETV2,), CPU)
+    assert config_hash(transnet) != config_hash(ShotBoundariesConfig())
