@@ -115,6 +115,11 @@ class ComponentSpec:
     # the transcript) say they tolerate it, and only those may be required on optional inputs.
     accepts_empty_inputs: bool = False
     tolerates_failed_inputs: bool = False
+    # When the models (or whether it runs on the GPU) depend on the config, e.g. a choice of
+    # detector: the models of a given config, and whether it uses the GPU with it. They decide
+    # the model signature, the runtime a component gets and the GPU slot it takes.
+    models_for: Callable[[Any], tuple[ModelRef, ...]] | None = None
+    uses_gpu_for: Callable[[Any], bool] | None = None
     # Reads the metadata sidecar next to the video (``<video>.json``: title, description, tags).
     # Only such components (and what depends on them) change when the sidecar does, so a repost
     # with another title still reuses every other artifact.

@@ -23,6 +23,7 @@ from dp_assets.contract import (
     ComponentConfig,
     ComponentSpec,
     FrameRequest,
+    ModelRef,
     ModelUnavailableError,
     Runtime,
     SamplingPolicy,
@@ -92,6 +93,8 @@ class ResolvedComponent:
     sampling_policy_version: str
     model_signature: str
     code_version: str
+    models: tuple[ModelRef, ...] = ()  # the models of this config (ComponentSpec.models_for)
+    uses_gpu: bool = False  # with this config (ComponentSpec.uses_gpu_for)
 
     @property
     def name(self) -> str:
@@ -223,8 +226,10 @@ def parse_profile(raw: Any, source: str = "<profile>", runtime: Runtime = CPU) -
         # Only outputs computed from sampled frames depend on the sampling policy; keying audio on
         # it would recompute audio whenever the frame rate of visual analysis changes.
         spv = sampling.version if name in downstream_of_frames else "-"
+        models = spec.models_for(configs[name]) if spec.models_for else spec.models
+        uses_gpu = spec.uses_gpu_for(configs[name]) if spec.uses_gpu_for else spec.uses_gpu
         try:
-            msig = model_signature(spec.models, runtime if spec.uses_gpu else CPU)
+            msig = model_signature(models, runtime if uses_gpu else CPU)
         except ModelUnavailableError as exc:
             raise ProfileError(source, [(f"components.{name}", str(exc))]) from None
         resolved[name] = ResolvedComponent(
@@ -241,6 +246,8 @@ def parse_profile(raw: Any, source: str = "<profile>", runtime: Runtime = CPU) -
                 sampling_policy_version=spv,
                 model_signature=msig,
             ),
+            models=tuple(models),
+            uses_gpu=uses_gpu,
         )
     return Profile(
         name=model.name,

@@ -148,7 +148,7 @@ class VideoRun:
                 frames_dir=frames_dir,
                 sampling=self.profile.sampling,
                 log=self.log,
-                runtime=self.runtime if spec.uses_gpu else CPU,
+                runtime=self.runtime if component.uses_gpu else CPU,
             )
             with self.gpu.slot(ctx.runtime, on_wait=lambda: self.log.info(f"{spec.name} for video {video.key}: waiting for a GPU slot")):
                 result, metrics = run_component(spec, ctx, component.config, inputs)

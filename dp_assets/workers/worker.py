@@ -57,9 +57,9 @@ def preload_models() -> list[str]:
     profile = load_profile(current_settings().profile, runtime=runtime)
     loaded = []
     for component in profile.components.values():
-        for ref in component.spec.models:
+        for ref in component.models:
             # the runtime a component gets (dp_assets.video_run): its device only if it uses the GPU
-            MODELS.get(ref, runtime if component.spec.uses_gpu else CPU)
+            MODELS.get(ref, runtime if component.uses_gpu else CPU)
             loaded.append(ref.name)
     return loaded
 

@@ -106,7 +106,8 @@ def test_a_profile_selecting_each_detector_runs_end_to_end(shot_slice, tmp_path,
     assert (shots_config.detector, faces_config.detector) == (shot_detector, face_detector)
     requests = [r.as_request() for r in profile["frames"].config.requests]
     assert shot_boundaries.SPEC.frame_request(shots_config, profile.sampling) in requests
-    assert (shots_config.model_identity is not None) == (shot_detector == "transnetv2")
+    assert (profile["shot_boundaries"].model_signature != "none") == (shot_detector == "transnetv2")
+    assert profile["shot_boundaries"].uses_gpu == (shot_detector == "transnetv2")
     folder, truths = shot_slice
     truth = truths[eval_slice.TRANSNET_VIDEO]
     ctx, probe, frames_result = run_frames(folder / truth["video"], tmp_path, *requests, sampling=profile.sampling)

@@ -180,9 +180,10 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("frames",),
-    # Both detectors' files sign every output: SPEC.models is fixed per component, and a
-    # change to either invalidates (conservative; the config hash tells the detectors apart).
+    # Every model this component may use (a deployment's worker preloads those of its profile);
+    # only the chosen detector's files sign an output.
     models=(LIBFACEDETECTION, HAAR_FRONTAL_FACE),
+    models_for=lambda config: (HAAR_FRONTAL_FACE,) if config.detector == "haar" else (LIBFACEDETECTION,),
     frame_request=frame_request,
     summary_keys=(
         "face_count_max",

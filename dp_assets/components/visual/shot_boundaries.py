@@ -17,10 +17,9 @@ from typing import Literal, Mapping
 import cv2
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, computed_field, model_validator
+from pydantic import Field, model_validator
 
 from dp_assets.contract import (
-    CPU,
     ComponentConfig,
     ComponentContext,
     ComponentResult,
@@ -31,7 +30,6 @@ from dp_assets.contract import (
     ModelUnavailableError,
     SamplingPolicy,
 )
-from dp_resources.models import model_signature
 from dp_resources.models import transnetv2 as transnet
 
 # Sampling. 8 fps puts a cut at most 1/8 s after the real one while keeping the frames store
@@ -149,13 +147,14 @@ class ShotBoundariesConfig(ComponentConfig):
                 raise ValueError(f"detector transnetv2 needs its model package: {exc}") from None
         return self
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def model_identity(self) -> str | None:
-        """The TransNetV2 weights' signature when that detector is chosen, so the config hash
-        (and with it the cache key) changes with the weights. ``SPEC.models`` is fixed per
-        component and the histogram detector uses no model."""
-        return model_signature((transnet.TRANSNETV2,), CPU) if self.detector == "transnetv2" else None
+
+def _models(config: ShotBoundariesConfig) -> tuple:
+    """TransNetV2 signs the output only when it is the detector; the histogram uses no model."""
+    return (transnet.TRANSNETV2,) if config.detector == "transnetv2" else ()
+
+
+def _uses_gpu(config: ShotBoundariesConfig) -> bool:
+    return config.detector == "transnetv2"
 
 
 OUTPUT_SCHEMA = pa.schema(
@@ -475,6 +474,8 @@ SPEC = ComponentSpec(
     compute=compute,
     upstream=("frames",),
     frame_request=frame_request,
+    models_for=_models,
+    uses_gpu_for=_uses_gpu,
     summary_keys=(
         "analysed_frames",
         "covered_s",

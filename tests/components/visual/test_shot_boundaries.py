@@ -190,10 +190,10 @@ def test_config_and_request():
     request = SPEC.frame_request(ShotBoundariesConfig(), TEST_SAMPLING)
     assert request == FrameRequest(fps=8.0, max_side=64, max_frames=shot_boundaries.DEFAULT_MAX_FRAMES)
     assert SPEC.upstream == ("frames",)
-    # TransNetV2 reads (nearly) every frame, and its weights' signature is part of the config,
-    # so the cache key changes with them; the histogram detector's config carries none.
+    # TransNetV2 reads (nearly) every frame, and its weights sign the output (and run on the GPU)
+    # only when it is the detector; the histogram detector uses no model.
     transnet = ShotBoundariesConfig(detector="transnetv2")
     assert SPEC.frame_request(transnet, TEST_SAMPLING) == FrameRequest(fps=25.0, max_side=64, max_frames=22_500)
-    assert ShotBoundariesConfig().model_identity is None
-    assert transnet.model_identity == model_signature((TRANSNETV2,), CPU)
-    assert config_hash(transnet) != config_hash(ShotBoundariesConfig())
+    assert SPEC.models_for(ShotBoundariesConfig()) == () and SPEC.models_for(transnet) == (TRANSNETV2,)
+    assert (SPEC.uses_gpu_for(ShotBoundariesConfig()), SPEC.uses_gpu_for(transnet)) == (False, True)
+    assert model_signature(SPEC.models_for(transnet), CPU) != model_signature(SPEC.models_for(ShotBoundariesConfig()), CPU)
