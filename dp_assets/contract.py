@@ -80,6 +80,9 @@ class ComponentContext:
     # For a component with a ``frame_request``: the frames of that request, read from the shared
     # ``frames`` decode by ``execution.run_component`` before compute is called.
     frames: "FrameSet | None" = None
+    # Long components say how far they are (units done, total or None, what a unit is); a
+    # terminal's progress bar shows it. Cheap to call once per frame.
+    progress: Callable[[int, int | None, str], None] = field(default=lambda done, total, unit: None)
 
 
 ComputeFn = Callable[[ComponentContext, Any, Mapping[str, ComponentResult]], ComponentResult]

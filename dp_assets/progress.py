@@ -32,6 +32,9 @@ class VideoProgress:
     def video_started(self, video: VideoKey, components: int) -> None:
         pass
 
+    def component_progress(self, video: VideoKey, component: str, done: int, total: int | None, unit: str) -> None:
+        pass
+
     def component_finished(self, video: VideoKey, component: str, status: str) -> None:
         pass
 

@@ -76,6 +76,9 @@ class _Collector(VideoProgress):
     def video_started(self, video, components):
         self.forward.video_started(video, components)
 
+    def component_progress(self, video, component, done, total, unit):
+        self.forward.component_progress(video, component, done, total, unit)
+
     def component_finished(self, video, component, status):
         self.forward.component_finished(video, component, status)
 

@@ -23,6 +23,7 @@ from dp_assets.cache import Verdict, check_artifact
 from dp_assets.contract import CPU, FRAMES_COMPONENT, ComponentContext, ComponentResult, Status
 from dp_assets.execution import no_space_message, run_component
 from dp_assets.profiles import Profile, ResolvedComponent
+from dp_assets.progress import current as current_progress
 from dp_assets.records import ComponentRecord, ReusedFrom
 from dp_core.hashing import canonical_json, sha256_hex
 from dp_resources.artifact_index import ArtifactIndex, utcnow
@@ -149,6 +150,7 @@ class VideoRun:
                 sampling=self.profile.sampling,
                 log=self.log,
                 runtime=self.runtime if component.uses_gpu else CPU,
+                progress=lambda done, total, unit: current_progress().component_progress(video.key, spec.name, done, total, unit),
             )
             with self.gpu.slot(ctx.runtime, on_wait=lambda: self.log.info(f"{spec.name} for video {video.key}: waiting for a GPU slot")):
                 result, metrics = run_component(spec, ctx, component.config, inputs)

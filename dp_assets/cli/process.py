@@ -121,6 +121,9 @@ class _Lines:
             def video_started(self, video, components):
                 outer.started(video, components)
 
+            def component_progress(self, video, component, done, total, unit):
+                outer.within(component, done, total, unit)
+
             def component_finished(self, video, component, status):
                 outer.component(video, component)
 
@@ -141,6 +144,10 @@ class _Lines:
             from tqdm import tqdm
 
             self.component_bar = tqdm(total=components, unit="component", desc=str(video), file=sys.stderr, leave=False, position=1)
+
+    def within(self, component: str, done: int, total: int | None, unit: str) -> None:
+        if self.component_bar is not None:
+            self.component_bar.set_postfix_str(f"{component}: {done}{f'/{total}' if total else ''} {unit}")
 
     def component(self, video: VideoKey, component: str) -> None:
         if self.component_bar is not None:

@@ -112,8 +112,11 @@ def compute(ctx: ComponentContext, config: FramesConfig, inputs: Mapping[str, Co
             stream.thread_type = "AUTO"
             step = 1.0 / float(stream.average_rate) if stream.average_rate else 1.0 / 25
             try:
+                expected = probe.get("frame_count")
                 for frame in container.decode(stream):
                     decoded += 1
+                    if decoded % 25 == 0:
+                        ctx.progress(decoded, expected, "frames decoded")
                     t = frame.time if frame.time is not None else (0.0 if last_t is None else last_t + step)
                     last_t = t
                     wanted = [s.request for s in selectors if s.wants(t)]
@@ -183,7 +186,7 @@ SPEC = ComponentSpec(
     output_schema=OUTPUT_SCHEMA,
     compute=compute,
     upstream=("video_probe",),
-    reads={"video_probe": ("has_video", "container", "duration_s", "width", "height", "truncated")},
+    reads={"video_probe": ("has_video", "container", "duration_s", "width", "height", "truncated", "frame_count")},
     summary_keys=(
         "damaged",
         "decoded_frames",

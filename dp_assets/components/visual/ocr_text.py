@@ -276,7 +276,8 @@ def compute(ctx: ComponentContext, config: OcrTextConfig, inputs: Mapping[str, C
     rows = []
     previous: _Read | None = None
     work = {"detected": 0, "recognised": 0, "reused": 0}
-    for t, image in zip(frames.pts_s, frames.images):
+    for position, (t, image) in enumerate(zip(frames.pts_s, frames.images)):
+        ctx.progress(position, len(frames), "frames")
         lines, previous, done = read_frame(engine, np.asarray(image), config, previous)
         work = {k: work[k] + done[k] for k in work}
         for index, line in enumerate(lines):
