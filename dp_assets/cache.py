@@ -70,7 +70,8 @@ def check_artifact(store: ArtifactStore, video: VideoRef, component: str, artifa
     """
     folder = store.artifact_dir(video.platform_id, video.video_id, component, artifact_version)
     try:
-        result = store.read(folder, quick=not thorough)
+        # A quick check (serving a request) needs the verdict, not the rows.
+        result = store.read(folder, quick=not thorough, load_table=thorough)
     except FileNotFoundError:
         return ArtifactVerdict(component, artifact_version, Verdict.MISSING, f"no artifact at {folder}")
     except CorruptArtifactError as exc:

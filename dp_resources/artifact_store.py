@@ -22,10 +22,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from dp_core.contract import ComponentResult, Status
+from dp_core.contract import ComponentResult, Status, parquet
 from dp_resources.ids import VideoKey, check_id
 from dp_resources.settings import dp_home
 
@@ -132,7 +131,7 @@ class ArtifactStore(BaseModel):
     def commit(self, staging: Path, final: Path, result: ComponentResult, extra: dict[str, Any]) -> Path:
         """Write ``result`` into ``staging`` and move the folder to ``final`` in one rename."""
         if result.table is not None:
-            pq.write_table(result.table, staging / DATA_FILE)
+            parquet().write_table(result.table, staging / DATA_FILE)
         files = {}
         for name, value in result.files.items():
             path = Path(value)
@@ -221,7 +220,7 @@ class ArtifactStore(BaseModel):
                 path = folder / name
                 if not path.is_file() or file_sha256(path) != expected:
                     raise CorruptArtifactError(f"{path}: missing or checksum mismatch")
-        table = pq.read_table(folder / DATA_FILE) if load_table and (folder / DATA_FILE).is_file() else None
+        table = parquet().read_table(folder / DATA_FILE) if load_table and (folder / DATA_FILE).is_file() else None
         files = {k: str(folder / v) if not Path(v).is_absolute() else v for k, v in payload.get("files", {}).items()}
         if verify:
             # e.g. frames_dir removed by the retention schedule: the artifact can no longer serve

@@ -15,9 +15,9 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from dp_assets.contract import ComponentResult, FrameRequest, Status
+from dp_core.contract import parquet
 
 INDEX_FILE = "frames.parquet"
 
@@ -117,7 +117,7 @@ def read_frames(frames: ComponentResult, request: FrameRequest) -> FrameSet:
     if frames.status is not Status.OK:
         raise ValueError(f"frames are {frames.status.value}, nothing to read")
     frames_dir = Path(frames.files["frames_dir"])
-    index = pq.read_table(frames_dir / INDEX_FILE).to_pylist()
+    index = parquet().read_table(frames_dir / INDEX_FILE).to_pylist()
     rows = [r for r in index if request.key in r["requests"]]
     if not rows:
         raise KeyError(f"frames_dir {frames_dir} holds no frames for request {request.key}")

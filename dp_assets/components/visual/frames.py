@@ -15,7 +15,6 @@ from typing import Mapping
 import av
 from av.video.reformatter import VideoReformatter
 import pyarrow as pa
-import pyarrow.parquet as pq
 import numpy as np
 
 from dp_assets.contract import (
@@ -29,6 +28,7 @@ from dp_assets.contract import (
 )
 from dp_assets.media.container import ffmpeg_messages, open_media
 from dp_assets.media.frames_store import INDEX_FILE, INDEX_SCHEMA, tier_file
+from dp_core.contract import parquet
 
 
 class FrameRequestModel(ComponentConfig):
@@ -165,7 +165,7 @@ def compute(ctx: ComponentContext, config: FramesConfig, inputs: Mapping[str, Co
             return ComponentResult.failed(f"{ctx.video_path}: no frame could be decoded: {reason}")
         return ComponentResult.empty(EmptyReason.NO_FRAMES, reason)
     table = pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA)
-    pq.write_table(table, frames_dir / INDEX_FILE)
+    parquet().write_table(table, frames_dir / INDEX_FILE)
     summary = {
         "decoded_frames": decoded,
         "stored_frames": len(rows),
