@@ -45,10 +45,10 @@ class PeakRss(threading.Thread):
 
     def __init__(self, pids):
         super().__init__(daemon=True)
-        self.pids, self.peak, self._stop = pids, 0, threading.Event()
+        self.pids, self.peak, self._halt = pids, 0, threading.Event()
 
     def run(self):
-        while not self._stop.wait(0.1):
+        while not self._halt.wait(0.1):
             total = 0
             for pid in self.pids():
                 try:
@@ -59,7 +59,7 @@ class PeakRss(threading.Thread):
             self.peak = max(self.peak, total)
 
     def stop(self) -> float:
-        self._stop.set()
+        self._halt.set()
         self.join()
         return self.peak / 2**20
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from dp_assets.contract import ComponentContext, ComponentResult
+from dp_assets.contract import CPU, ComponentContext, ComponentResult
 from dp_assets.execution import run_component
 from dp_assets.observability import ComponentMetrics
 from dp_assets.profiles import Profile
@@ -35,6 +35,7 @@ def run_profile_direct(
             frames_dir=out_dir / "frames_dir",
             sampling=profile.sampling,
             log=logging.getLogger(f"dataprocessor.{name}"),
+            runtime=profile.runtime if component.uses_gpu else CPU,
         )
         inputs = {up: results[up][0] for up in component.spec.upstream}
         results[name] = run_component(component.spec, ctx, component.config, inputs, observe=observe)
