@@ -177,6 +177,9 @@ def main() -> int:
             in_runs, from_drop, peak, runs = daemon(clips, args.profile, tmp / "daemon", args.workers)
             row(f"daemon path, {args.workers} warm worker(s), first run created to last ended", in_runs, peak)
             row(f"daemon path, drop into the bucket to last run ended ({runs} run(s))", from_drop, peak)
+        again = direct(clips, args.profile, tmp / "direct_again")
+        print(f"{'components called directly again, after the other paths':<58}{again:>8.1f}s{again / base:>10.2f}x"
+              "   (a drift from the first line means the machine's load changed during the run)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
