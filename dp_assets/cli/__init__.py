@@ -1,4 +1,5 @@
-"""The ``dp`` command: ``process`` videos, ``status`` of videos, ``export`` the dataset, ``dev`` UI.
+"""The ``dp`` command: ``process`` videos, ``status`` of videos, ``export`` the dataset, ``dev`` UI,
+``worker`` for Celery mode.
 
 Each subcommand lives in its own module; this one builds the parser and dispatches. Imports stay
 inside the subcommands so that a quick command (a cached ``dp process``, ``dp status``) never
@@ -12,7 +13,7 @@ import os
 import sys
 import warnings
 
-from dp_assets.cli import dev, export, process, status
+from dp_assets.cli import dev, export, process, status, worker
 from dp_assets.cli.output import fail
 from dp_resources.settings import SettingsError, current_settings
 
@@ -25,6 +26,7 @@ def build_parser(default_profile: str = "baseline") -> argparse.ArgumentParser:
     status.add_parser(sub)
     export.add_parser(sub)
     dev.add_parsers(sub)
+    worker.add_parser(sub)
     return parser
 
 
@@ -40,6 +42,19 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         return fail(f"invalid settings\n  {exc}")
     args = build_parser(settings.profile).parse_args(argv)
+    if settings.executor == "celery":
+        if args.command == "process":
+            # dp process executes its runs in this process (batches, models loaded once here);
+            # Celery workers take the runs launched through the instance (daemon, UI).
+            print("dp: DP_EXECUTOR=celery: dp process computes on this machine; runs of the daemon and the UI go to the Celery workers", file=sys.stderr)
+            os.environ["DP_EXECUTOR"] = "in_process"
+        elif args.command == "dev":
+            from dp_assets.scaleout.config import check_shared_state
+
+            try:
+                check_shared_state(settings)
+            except SettingsError as exc:
+                return fail(str(exc))
     return args.func(args)
 
 
