@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -93,10 +94,12 @@ def _free_port() -> int:
 class PrivateBroker:
     """A RabbitMQ node of its own (own port, data and Erlang node name), so that restarting it
     disturbs nobody else; ``restart`` stops and starts the broker application, dropping every
-    connection, as a broker restart does."""
+    connection, as a broker restart does. Its data lives in a fresh folder under the system's
+    temporary folder: the server runs as the ``rabbitmq`` user, who cannot enter pytest's
+    private temporary folders."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self):
+        self.root = root = Path(tempfile.mkdtemp(prefix="dp-rabbitmq-"))
         self.port, self.dist_port = _free_port(), _free_port()
         self.node = f"dptest{uuid.uuid4().hex[:8]}@localhost"
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
@@ -116,9 +119,12 @@ class PrivateBroker:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(root / "plugins"),
             "RABBITMQ_CONFIG_FILE": str(root / "rabbitmq.conf"),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "ERL_CRASH_DUMP": str(root / "erl_crash.dump"),
         }
-        self.log = open(root.parent / f"{root.name}.out", "ab")
-        self.process = subprocess.Popen(["rabbitmq-server"], env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.log = open(root / "server.out", "ab")
+        self.process = subprocess.Popen(
+            ["rabbitmq-server"], cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.wait_up()
 
     def wait_up(self, timeout: float = 90) -> None:
@@ -139,7 +145,7 @@ class PrivateBroker:
         self.wait_up()
 
     def tail(self, lines: int = 30) -> str:
-        path = self.root.parent / f"{self.root.name}.out"
+        path = self.root / "server.out"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def stop(self) -> None:
@@ -154,6 +160,7 @@ class PrivateBroker:
                 pass
         self.process.wait(timeout=30)
         self.log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class Database:
