@@ -2,8 +2,10 @@
 
 The task is dagster-celery's ``execute_plan`` (same name and arguments, so the executor's
 submissions reach it), executed in a prefork child of the worker. Children are never recycled,
-so what a child loads stays: the code location, the Dagster instance, and every model a step
-asked for (``dp_resources.models.MODELS``, one copy per child). On top of dagster-celery's task:
+so what a child loads stays: the code location, the Dagster instance, and the models
+(``dp_resources.models.MODELS``, one copy per child). Each child loads, as it starts, the models
+of every component that the steps of its queues hold, so even its first step finds them loaded.
+On top of dagster-celery's task:
 
 - acknowledged late and rejected when its process dies (``config.CELERY_CONFIG``), so a step
   whose worker is killed is delivered again; a step delivered ``MAX_DELIVERIES`` times fails
@@ -75,6 +77,43 @@ def _earlier_deliveries(instance: DagsterInstance, run_id: str, step_key: str, t
 
 
 app = make_worker_app()
+
+
+def preload_models(queues: set[str]) -> list[str]:
+    """Load the models of every component in the steps that go to ``queues`` (this process's)."""
+    from dp_assets.profiles import load_profile
+    from dp_assets.scaleout.executor import for_executor
+    from dp_assets.scaleout.queues import queue_for
+    from dp_assets.stages import plan_stages
+    from dp_core.contract import CPU
+    from dp_resources.gpu import gpu_from_env
+    from dp_resources.models import MODELS
+
+    runtime = gpu_from_env().runtime()
+    profile = for_executor(load_profile(current_settings().profile, runtime=runtime), "celery")
+    loaded = []
+    for stage in plan_stages(profile, profile.granularity):
+        if queue_for(stage) in queues:
+            for component in stage:
+                for ref in component.spec.models:
+                    # the runtime a component gets (dp_assets.video_run): its device only if it uses the GPU
+                    MODELS.get(ref, runtime if component.spec.uses_gpu else CPU)
+                    loaded.append(ref.name)
+    return loaded
+
+
+@signals.worker_process_init.connect
+def _warm_up(**kwargs):
+    started = time.perf_counter()
+    queues = set(app.amqp.queues.consume_from or ())
+    try:
+        import dp_assets.definitions  # noqa: F401  (the code location's imports, once per process)
+
+        loaded = preload_models(queues)
+    except Exception:  # the step that needs the model reports why it cannot load
+        log.exception("could not load the models for queues %s before the first task", ", ".join(sorted(queues)))
+        return
+    log.info("process ready in %.1f s for queues %s (models: %s)", time.perf_counter() - started, ", ".join(sorted(queues)), ", ".join(loaded) or "none")
 
 
 @signals.after_setup_logger.connect

@@ -39,6 +39,9 @@ CELERY_CONFIG: dict[str, Any] = {
     # worker_max_tasks_per_child stays unset: a child is never recycled, so the models it loaded
     # stay loaded for every later task.
     "broker_connection_retry_on_startup": True,
+    # A child loads the models of its queues before it takes a task (a minute for the baseline
+    # profile on a busy machine); Celery's default would kill it after 4 s.
+    "worker_proc_alive_timeout": 900,
     # What steps print (Dagster's console log of the run, also in its event log) is debug output
     # of the worker, not warnings.
     "worker_redirect_stdouts_level": "DEBUG",
