@@ -107,8 +107,11 @@ def _warm_up(**kwargs):
     started = time.perf_counter()
     queues = set(app.amqp.queues.consume_from or ())
     try:
-        import dp_assets.definitions  # noqa: F401  (the code location's imports, once per process)
+        import dp_assets.definitions
 
+        # Build the code location once: the first step rebuilds it for its own job, but finds every
+        # import done and every weight hashed.
+        dp_assets.definitions.defs.load_fn()
         loaded = preload_models(queues)
     except Exception:  # the step that needs the model reports why it cannot load
         log.exception("could not load the models for queues %s before the first task", ", ".join(sorted(queues)))

@@ -17,6 +17,7 @@ import socket
 import dagster as dg
 from dagster._core.execution.retries import RetryMode
 from dagster_celery.executor import CELERY_CONFIG as CELERY_EXECUTOR_SCHEMA
+from dagster_celery import core_execution_loop
 from dagster_celery.executor import CeleryExecutor, _submit_task
 from kombu import Connection
 from kombu.exceptions import OperationalError
@@ -27,6 +28,11 @@ AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 # Connection attempts when the run starts talking to its broker (dagster-celery's own publishing
 # retries about a second): a broker that is down is reported within seconds, not minutes.
 CONNECT_RETRIES = 3
+# dagster-celery's loop sleeps TICK_SECONDS (1 s) between two looks at the results, so each step
+# waited half a second on average before the next was submitted, more than many stages compute
+# (measured, bench/bench_scaleout.py). A look is one cheap poll of the reply queue per step in
+# flight; this process only orchestrates.
+core_execution_loop.TICK_SECONDS = 0.1
 
 
 class BrokerLostError(Exception):
