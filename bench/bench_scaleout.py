@@ -17,7 +17,7 @@ a Celery task, and a worker's first step vs its later ones.
 Each part starts from empty databases, a fresh RabbitMQ vhost and an empty DP_HOME. The harness
 (broker vhost, databases, worker and daemon processes) is the tests' (``tests/scaleout/harness.py``).
 
-Usage: python bench/bench_scaleout.py [--profile baseline] [--repeat 3] [--skip PART]...  [CLIP ...]
+Usage: python bench/bench_scaleout.py [--profile baseline] [--repeat 3] [--run-workers 3] [--skip PART]... [CLIP ...]
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import psutil
+
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
@@ -43,7 +45,6 @@ from tests.scaleout.harness import (  # noqa: E402
     dagster_daemon,
     dp_worker,
     register_and_launch,
-    step_executions,
     wait_until,
     worker_ready,
 )
@@ -58,11 +59,53 @@ CLIPS = [
     "phone_rot180_vfr.mp4",
 ]
 GOAL_RATIO, STRETCH_RATIO = 1.8, 1.95
-RUN_WORKERS = 3  # runs orchestrated at once: enough to keep two workers' four slots busy
+RUN_WORKERS = 3  # runs orchestrated at once (default): enough to keep two workers' four slots busy
 TIMEOUT = 1800
-TASK_LINE = re.compile(r"pid=(\d+)\] dataprocessor\.celery: step (\S+) of run (\S+) done in ([\d.]+) s")
+TASK_LINE = re.compile(r"pid=(\d+)\] dataprocessor\.celery: step (\S+) of run (\S+) done in ([\d.]+) s, ([\d.]+) s of CPU")
 LOAD_LINE = re.compile(r"pid=(\d+)\] dataprocessor\.models: loaded model (\S+)")
 READY_LINE = re.compile(r"pid=(\d+)\] dataprocessor\.celery: process ready in ([\d.]+) s for queues (\S+)")
+
+
+def _cpu_seconds(roots: list[int]) -> float:
+    """User + system CPU seconds of processes ``roots`` and their descendants, so far."""
+    total, seen = 0.0, set()
+    for pid in roots:
+        try:
+            process = psutil.Process(pid)
+            family = [process, *process.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for member in family:
+            if member.pid in seen:
+                continue
+            seen.add(member.pid)
+            try:
+                times = member.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+    return total
+
+
+def _service_pids(name: str) -> list[int]:
+    return [p.pid for p in psutil.process_iter(["name", "username"]) if p.info["username"] == name]
+
+
+class CpuAccount:
+    """CPU seconds spent by the workers, the daemon (with its run workers), RabbitMQ and PostgreSQL."""
+
+    def __init__(self, deployment: "Deployment"):
+        self.groups = {
+            "dp workers": lambda: [w.process.pid for w in deployment.workers],
+            "daemon and run workers": lambda: [deployment.daemon.process.pid],
+            "rabbitmq": lambda: _service_pids("rabbitmq"),
+            "postgres": lambda: _service_pids("postgres"),
+        }
+        self.start = {name: _cpu_seconds(pids()) for name, pids in self.groups.items()}
+
+    def report(self, wall: float) -> str:
+        spent = {name: _cpu_seconds(pids()) - self.start[name] for name, pids in self.groups.items()}
+        return "CPU seconds in the window: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in spent.items()) + f" (wall {wall:.1f} s)"
 
 
 class Deployment:
@@ -119,6 +162,24 @@ class Deployment:
         self.db.drop()
 
 
+def _busy(deployment: "Deployment", wall: float) -> str:
+    """Per worker process: tasks, seconds spent in them, the share of the wall time, the longest."""
+    parts = []
+    for worker in deployment.workers:
+        text = worker.text()
+        queues = {m.group(1): m.group(3) for m in READY_LINE.finditer(text)}
+        times: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for match in TASK_LINE.finditer(text):
+            times[match.group(1)].append((float(match.group(4)), float(match.group(5))))
+        for pid, tasks in sorted(times.items()):
+            busy, cpu = sum(t for t, _ in tasks), sum(c for _, c in tasks)
+            parts.append(
+                f"{worker.name.split()[-1]}/{queues.get(pid, '?')}: {len(tasks)} tasks, busy {busy:.1f} s "
+                f"({100 * busy / wall:.0f} % of the wall time) using {cpu:.1f} s of CPU, longest {max(t for t, _ in tasks):.1f} s"
+            )
+    return "; ".join(parts)
+
+
 def _loads_vs_tasks(log: str) -> str:
     tasks = Counter(m.group(1) for m in TASK_LINE.finditer(log))
     loads = Counter(m.group(1) for m in LOAD_LINE.finditer(log))
@@ -126,16 +187,17 @@ def _loads_vs_tasks(log: str) -> str:
     return ", ".join(f"{queues.get(pid, '?')} process {pid}: {tasks[pid]} tasks, {loads[pid]} model loads" for pid in sorted(tasks))
 
 
-def throughput(clips: list[Path], profile: str, tmp: Path) -> None:
+def throughput(clips: list[Path], profile: str, tmp: Path, run_workers: int) -> None:
     walls = {}
     for count in (1, 2):
-        deployment = Deployment(tmp / f"workers{count}", profile, DP_WORKERS=str(RUN_WORKERS))
+        deployment = Deployment(tmp / f"workers{count}", profile, DP_WORKERS=str(run_workers))
         try:
             deployment.start_workers(count, pin=True)
             deployment.start_daemon()
             bucket = Path(deployment.env["DP_BUCKET_URL"]) / "bench"
             bucket.mkdir(parents=True)
             load = os.getloadavg()[0]
+            account = CpuAccount(deployment)
             for clip in clips:
                 shutil.copyfile(clip, bucket / clip.name)
 
@@ -149,12 +211,14 @@ def throughput(clips: list[Path], profile: str, tmp: Path) -> None:
                 sys.exit(f"runs failed: {failed}; see {deployment.root}")
             wall = max(r.end_time for r in records) - min(r.create_timestamp.timestamp() for r in records)
             walls[count] = wall
-            per_worker = Counter(e.worker.split("@")[0] for r in records for e in step_executions(deployment.instance, r.dagster_run.run_id))
+            spans = sorted(((r.end_time - r.start_time, r.dagster_run.tags.get("dagster/partition", "")) for r in records), reverse=True)
             print(
                 f"{count} worker(s) pinned to {count} core(s): {wall:7.1f} s for {len(clips)} videos, "
                 f"{len(clips) * 3600 / wall:6.0f} videos/h (load average {load:.1f} at the drop, {os.getloadavg()[0]:.1f} at the end)"
             )
-            print(f"    steps per worker node: {dict(sorted(per_worker.items()))}")
+            print(f"    {_busy(deployment, wall)}")
+            print(f"    {account.report(wall)}")
+            print(f"    longest run {spans[0][0]:.1f} s ({spans[0][1]}); runs: {', '.join(f'{p} {t:.1f} s' for t, p in spans[1:])}")
             print(f"    {_loads_vs_tasks(deployment.worker_log())}")
         finally:
             deployment.stop()
@@ -227,6 +291,7 @@ def main() -> int:
     parser.add_argument("clips", nargs="*", default=[str(MEDIA / c) for c in CLIPS])
     parser.add_argument("--profile", default="baseline")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--run-workers", type=int, default=RUN_WORKERS, help="DP_WORKERS of the daemon: runs orchestrated at once")
     parser.add_argument("--skip", action="append", default=[], choices=["throughput", "overhead", "warm"])
     args = parser.parse_args()
     clips = [Path(c) for c in args.clips]
@@ -234,7 +299,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_scaleout_") as name:
         tmp = Path(name)
         if "throughput" not in args.skip:
-            throughput(clips, args.profile, tmp)
+            throughput(clips, args.profile, tmp, args.run_workers)
         if "overhead" not in args.skip:
             overhead(clips[2] if len(clips) > 2 else clips[0], tmp, args.repeat)
         if "warm" not in args.skip:

@@ -129,7 +129,7 @@ def _quiet_task_results(**kwargs):
 @app.task(bind=True, name=TASK_EXECUTE_PLAN_NAME, acks_late=True, reject_on_worker_lost=True)
 def execute_plan(self, execute_step_args_packed, executable_dict):
     global _tasks_done
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     args = unpack_value(execute_step_args_packed, as_type=ExecuteStepArgs)
     instance = _instance(args.instance_ref)
     recon_job = ReconstructableJob.from_dict(executable_dict)
@@ -195,10 +195,11 @@ def execute_plan(self, execute_step_args_packed, executable_dict):
         events.append(event)
     _tasks_done += 1
     log.info(
-        "step %s of run %s done in %.2f s (task %d of this process)",
+        "step %s of run %s done in %.2f s, %.2f s of CPU (task %d of this process)",
         ", ".join(step_keys),
         run.run_id,
         time.perf_counter() - started,
+        time.process_time() - started_cpu,
         _tasks_done,
     )
     return [serialize_value(event) for event in events]

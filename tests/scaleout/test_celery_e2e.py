@@ -6,7 +6,9 @@ one of the two workers (task ids in the event log), the stage holding GPU compon
 ``gpu`` and the others on ``cpu``, with each worker process loading its model once. Then a worker
 is killed with SIGKILL in the middle of a step: the broker delivers the step again to the other
 worker, the components that had finished are cache hits, the run succeeds and its manifest says
-so, every artifact verifies, and no message stays reserved by the dead worker.
+so, every artifact verifies, and no message stays reserved by the dead worker. A step whose
+process dies every time is delivered three times, then fails its run instead of killing worker
+after worker.
 """
 
 import os
@@ -217,3 +219,20 @@ def test_a_worker_killed_mid_step_has_its_step_delivered_again_and_the_run_compl
     # no message stays reserved by the dead worker, nothing waits in a queue
     queues = cluster.vhost.queues()
     assert all(ready == 0 and unacked == 0 for ready, unacked, _ in (queues[q] for q in ("cpu", "gpu"))), queues
+
+
+def test_a_step_whose_process_dies_every_time_fails_its_run_after_three_deliveries(cluster):
+    partition = "yt/doomed"
+    alive = [name for name, worker in cluster.workers.items() if worker.alive()]
+    # bytes no other video of this module has (a repost would reuse the artifacts, computing nothing)
+    cluster.drop("doomed", "iphone_hevc10_hlg_rot90_0p09s.mov")  # kills_its_worker kills the process computing it
+    run = cluster.wait("the run", lambda: cluster.finished({partition}), RUNS_TIMEOUT, every=1)[0]
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    executions = [e for e in step_executions(cluster.instance, run.run_id) if e.step_key == GPU_STAGE]
+    assert [e.delivery for e in executions] == [1, 2, 3] and len({e.task_id for e in executions}) == 1
+    failure = next(e for e in cluster.instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE")
+    error = failure.dagster_event.event_specific_data.error
+    assert f"step {GPU_STAGE} was delivered 3 times and each time its worker process died" in error.to_string()
+    # the workers replaced their dead processes and go on
+    assert [name for name, worker in cluster.workers.items() if worker.alive()] == alive
+    assert "features" not in materialized(cluster.instance, run.run_id)
