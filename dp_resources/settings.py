@@ -236,10 +236,10 @@ class Settings(BaseModel):
         "and DP_SHARED_HOME)",
     )
     celery_broker_url: SecretStr = _derived(
-        "DP_CELERY_BROKER_URL", "Celery broker of DP_EXECUTOR=celery (RabbitMQ amqp://USER:PASSWORD@HOST:5672/VHOST, or redis://)"
+        "DP_CELERY_BROKER_URL", "Celery broker of DP_EXECUTOR=celery: RabbitMQ, amqp://USER:PASSWORD@HOST:5672/VHOST"
     )
     celery_backend_url: SecretStr = _derived(
-        "DP_CELERY_BACKEND_URL", "where Celery workers send step results (rpc://: back over the broker; or redis://HOST:6379/0)"
+        "DP_CELERY_BACKEND_URL", "where Celery workers send step results (rpc://: back over the broker to the process that submitted the step)"
     )
     shared_home: bool = Field(
         default=False,

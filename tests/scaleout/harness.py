@@ -310,6 +310,17 @@ def run_steps(instance, run_id: str, event_type: str) -> list[str]:
     ]
 
 
+def failures(instance, run_id: str) -> str:
+    """What the event log says about why a run or its steps failed, for assertion messages."""
+    lines = []
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is not None and event.event_type_value in ("STEP_FAILURE", "PIPELINE_FAILURE"):
+            error = getattr(event.event_specific_data, "error", None)
+            lines.append(f"{event.event_type_value} {event.step_key or ''}: {entry.message} {error.to_string() if error else ''}")
+    return "\n".join(lines)
+
+
 def register_and_launch(env: dict[str, str], log_dir: Path, video: Path, partition: str, tags: dict[str, str] | None = None) -> Process:
     """Register ``video`` as ``partition`` and execute one run of it in a subprocess, the way a
     warm run worker does (the run's process orchestrates; Celery workers execute the steps)."""

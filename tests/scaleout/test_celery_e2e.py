@@ -34,6 +34,7 @@ from tests.scaleout.harness import (
     celery_env,
     dagster_daemon,
     dp_worker,
+    failures,
     run_steps,
     step_executions,
     wait_until,
@@ -141,7 +142,9 @@ def test_four_videos_run_as_celery_tasks_on_two_workers_with_gpu_stages_on_queue
     partitions = {f"yt/{v}" for v in VIDEOS}
     runs = cluster.wait("the four runs", lambda: cluster.finished(partitions), RUNS_TIMEOUT, every=2)
 
-    assert {r.tags["dagster/partition"]: r.status for r in runs} == {p: dg.DagsterRunStatus.SUCCESS for p in partitions}, cluster.logs()
+    assert {r.tags["dagster/partition"]: r.status for r in runs} == {p: dg.DagsterRunStatus.SUCCESS for p in partitions}, "\n".join(
+        failures(cluster.instance, r.run_id) for r in runs
+    ) + cluster.logs()
     expected_queues = {
         f"{stage[0].spec.modality.value}_{stage[0].name}_stage" if len(stage) > 1 else f"{stage[0].name}_step": queue_for(stage)
         for stage in plan_stages(cluster.profile, "stage")
@@ -192,7 +195,7 @@ def test_a_worker_killed_mid_step_has_its_step_delivered_again_and_the_run_compl
     victim.kill()  # SIGKILL to the dp worker, its Celery nodes and their children
 
     run = cluster.wait("the run", lambda: cluster.finished({partition}), RUNS_TIMEOUT, every=1)[0]
-    assert run.status == dg.DagsterRunStatus.SUCCESS, cluster.logs()
+    assert run.status == dg.DagsterRunStatus.SUCCESS, failures(cluster.instance, run.run_id) + cluster.logs()
     executions = [e for e in step_executions(cluster.instance, run_id) if e.step_key == GPU_STAGE]
     assert [e.delivery for e in executions] == [1, 2] and executions[0].task_id == executions[1].task_id
     assert _worker_of(executions[1].worker) != _worker_of(first.worker)
