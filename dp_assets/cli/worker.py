@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
     worker.add_argument(
         "--concurrency", type=int, default=None, help="steps at once from the non-gpu queues (default: DP_WORKERS); the gpu queue takes DP_GPU_MAX_CONCURRENT"
     )
-    worker.add_argument("--name", default=None, help="node name prefix (default: random); nodes are <queues>-<name>@<host>")
+    worker.add_argument("--name", default=None, help="name of this worker (default: random); its Celery nodes are <queues>-<name>@<host>")
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(func=run)
 
