@@ -21,6 +21,7 @@ import dagster as dg
 from dp_assets.partitions import video_partitions
 from dp_assets.profiles import RAW_VIDEO, VIDEO_METADATA, Profile, ResolvedComponent
 from dp_assets.progress import current as current_progress
+from dp_assets.scaleout.queues import step_tags
 from dp_assets.stages import plan_stages
 from dp_assets.video_steps import EMPTY_REASON_CHECK, NO_SIDECAR, SUCCEEDED_CHECK, stage_step, videos_step
 from dp_resources.artifact_index import ArtifactIndex
@@ -88,6 +89,8 @@ def _build_stage(profile: Profile, components: list[ResolvedComponent], whole_vi
         # One step for the whole video can take a batch of videos in one run (a partition range);
         # several steps per video take one video per run.
         backfill_policy=dg.BackfillPolicy.single_run() if whole_video else dg.BackfillPolicy.multi_run(1),
+        # the Celery queue of the step (gpu when a component uses the GPU); other executors ignore it
+        op_tags=step_tags(components),
     )
     def _stage(
         context: dg.AssetExecutionContext,

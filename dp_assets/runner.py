@@ -113,7 +113,8 @@ class Processor:
     def _definitions(self) -> dg.Definitions:
         if self._defs is None:
             self._defs = build_definitions(
-                self.profile, store=self.store, catalog=self.catalog, gpu=self.gpu, index=self.index
+                # dp process computes here, in batches, whatever executor the deployment's daemon uses
+                self.profile, store=self.store, catalog=self.catalog, gpu=self.gpu, index=self.index, executor="in_process"
             )
         return self._defs
 

@@ -80,6 +80,19 @@ def _check_gpu_limit(value: str) -> str:
 GIB_PER_WORKER = 2
 CORES_PER_WORKER = 2
 
+EXECUTORS = ("in_process", "celery")
+# RabbitMQ on this machine with its default account (dagster-celery's default broker), and
+# results sent back to the process that submitted the task over the same broker.
+DEFAULT_CELERY_BROKER_URL = "pyamqp://guest@127.0.0.1:5672//"
+DEFAULT_CELERY_BACKEND_URL = "rpc://"
+
+
+def _check_executor(value: str) -> str:
+    if value not in EXECUTORS:
+        raise ValueError(f"Input should be one of {', '.join(EXECUTORS)}")
+    return value
+
+
 # Shared with GpuResource, whose fields take the same values from a profile or from these settings.
 Device = Annotated[str, AfterValidator(_check_device)]
 Precision = Annotated[str, AfterValidator(_check_precision)]
@@ -97,6 +110,8 @@ _DERIVED: dict[str, tuple[str, Callable[[Settings], Any]]] = {
     "bucket_cache_dir": ("<DP_HOME>/bucket_cache", lambda s: str(s.home / "bucket_cache")),
     "export_dir": ("<DP_HOME>/exports/training_dataset", lambda s: s.home / "exports" / "training_dataset"),
     "gpu_lock_dir": ("<DP_HOME>/locks/gpu", lambda s: s.home / "locks" / "gpu"),
+    "celery_broker_url": (DEFAULT_CELERY_BROKER_URL, lambda s: SecretStr(DEFAULT_CELERY_BROKER_URL)),
+    "celery_backend_url": (DEFAULT_CELERY_BACKEND_URL, lambda s: SecretStr(DEFAULT_CELERY_BACKEND_URL)),
 }
 
 
@@ -210,6 +225,27 @@ class Settings(BaseModel):
     )
     bucket_sensor_interval_s: PositiveInt = Field(
         default=30, alias="DP_BUCKET_SENSOR_INTERVAL_S", description="seconds between two evaluations of the bucket sensor"
+    )
+
+    # -- scale-out: steps as Celery tasks on workers of several machines --------------------
+    executor: Annotated[str, AfterValidator(_check_executor)] = Field(
+        default="in_process",
+        alias="DP_EXECUTOR",
+        description="in_process (a run's steps execute in the process executing the run) | celery (each step, one stage "
+        "of a video, is a task for `dp worker` processes on any machine; needs the PostgreSQL instance and database "
+        "and DP_SHARED_HOME)",
+    )
+    celery_broker_url: SecretStr = _derived(
+        "DP_CELERY_BROKER_URL", "Celery broker of DP_EXECUTOR=celery: RabbitMQ, amqp://USER:PASSWORD@HOST:5672/VHOST"
+    )
+    celery_backend_url: SecretStr = _derived(
+        "DP_CELERY_BACKEND_URL", "where Celery workers send step results (rpc://: back over the broker to the process that submitted the step)"
+    )
+    shared_home: bool = Field(
+        default=False,
+        alias="DP_SHARED_HOME",
+        description="true when DP_HOME is a folder every machine mounts at the same path (artifacts, frames and "
+        "downloaded videos are read by steps on other machines); required by DP_EXECUTOR=celery",
     )
 
     @field_validator("home", "dagster_home", "export_dir", "gpu_lock_dir")

@@ -1,4 +1,5 @@
-"""The ``dp`` command: ``process`` videos, ``status`` of videos, ``export`` the dataset, ``dev`` UI.
+"""The ``dp`` command: ``process`` videos, ``status`` of videos, ``export`` the dataset, ``dev`` UI,
+``worker`` for Celery mode.
 
 Each subcommand lives in its own module; this one builds the parser and dispatches. Imports stay
 inside the subcommands so that a quick command (a cached ``dp process``, ``dp status``) never
@@ -13,7 +14,7 @@ import os
 import sys
 import warnings
 
-from dp_assets.cli import dev, doctor, export, process, status
+from dp_assets.cli import dev, doctor, export, process, status, worker
 from dp_assets.cli.output import EXIT_RUN_FAILED, fail
 from dp_resources.settings import SettingsError, current_settings
 
@@ -27,6 +28,7 @@ def build_parser(default_profile: str = "baseline") -> argparse.ArgumentParser:
     export.add_parser(sub)
     doctor.add_parser(sub)
     dev.add_parsers(sub)
+    worker.add_parser(sub)
     return parser
 
 
@@ -50,6 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         library_log.addHandler(logging.NullHandler())
         library_log.propagate = False
+    if settings.executor == "celery":
+        if args.command == "process":
+            # dp process executes its runs in this process (batches, models loaded once here);
+            # Celery workers take the runs launched through the instance (daemon, UI).
+            print("dp: DP_EXECUTOR=celery: dp process computes on this machine; runs of the daemon and the UI go to the Celery workers", file=sys.stderr)
+        elif args.command == "dev":
+            from dp_assets.scaleout.config import check_shared_state
+
+            try:
+                check_shared_state(settings)
+            except SettingsError as exc:
+                return fail(str(exc))
     try:
         return args.func(args)
     except Exception as exc:

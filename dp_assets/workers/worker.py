@@ -130,8 +130,11 @@ def main() -> int:
     fingerprint = code_fingerprint()
     import dp_assets.definitions  # noqa: F401  (the code location, imported once)
 
-    loaded = preload_models()
-    warm = warm_up()
+    # With the Celery executor a run worker only coordinates: the steps, and the models, are on
+    # the Celery workers.
+    celery = current_settings().executor == "celery"
+    loaded = [] if celery else preload_models()
+    warm = 0.0 if celery else warm_up()
     log.info("ready in %.1f s (models: %s; warm-up pass %.1f s)", time.perf_counter() - started, ", ".join(loaded) or "none", warm)
     reply("ready")
     jobs: dict = {}

@@ -49,6 +49,10 @@ VALUES = {
     "DP_BUCKET_MAX_OBJECTS_PER_TICK": "5",
     "DP_BUCKET_MAX_BYTES_PER_TICK": "1024",
     "DP_BUCKET_SENSOR_INTERVAL_S": "7",
+    "DP_EXECUTOR": "celery",
+    "DP_CELERY_BROKER_URL": "amqp://dp:pw@mq:5672/dp",
+    "DP_CELERY_BACKEND_URL": "redis://:pw@redis:6379/0",
+    "DP_SHARED_HOME": "true",
 }
 
 EXPECTED = {
@@ -76,8 +80,15 @@ EXPECTED = {
     "bucket_max_objects_per_tick": 5,
     "bucket_max_bytes_per_tick": 1024,
     "bucket_sensor_interval_s": 7,
+    "executor": "celery",
+    "shared_home": True,
 }
-SECRETS = {"dagster_pg_url": "DAGSTER_PG_URL", "bucket_secret_access_key": "DP_BUCKET_SECRET_ACCESS_KEY"}
+SECRETS = {
+    "dagster_pg_url": "DAGSTER_PG_URL",
+    "bucket_secret_access_key": "DP_BUCKET_SECRET_ACCESS_KEY",
+    "celery_broker_url": "DP_CELERY_BROKER_URL",
+    "celery_backend_url": "DP_CELERY_BACKEND_URL",
+}
 
 
 @pytest.fixture
