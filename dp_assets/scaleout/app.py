@@ -95,9 +95,9 @@ def preload_models(queues: set[str]) -> list[str]:
     for stage in plan_stages(profile, profile.granularity):
         if queue_for(stage) in queues:
             for component in stage:
-                for ref in component.spec.models:
+                for ref in component.models:
                     # the runtime a component gets (dp_assets.video_run): its device only if it uses the GPU
-                    MODELS.get(ref, runtime if component.spec.uses_gpu else CPU)
+                    MODELS.get(ref, runtime if component.uses_gpu else CPU)
                     loaded.append(ref.name)
     return loaded
 

@@ -19,7 +19,7 @@ QUEUES = (CPU_QUEUE, GPU_QUEUE)
 
 def queue_for(components: Iterable) -> str:
     """The queue of a step holding ``components`` (resolved components of a profile)."""
-    return GPU_QUEUE if any(c.spec.uses_gpu for c in components) else CPU_QUEUE
+    return GPU_QUEUE if any(c.uses_gpu for c in components) else CPU_QUEUE
 
 
 def step_tags(components: Iterable) -> dict[str, str]:
