@@ -88,14 +88,26 @@ def warm_up() -> float:
     return time.perf_counter() - started
 
 
+_instance = None
+
+
+def _the_instance():
+    """The instance, opened once per worker (opening one reads dagster.yaml and its storages)."""
+    global _instance
+    if _instance is None:
+        import dagster as dg
+
+        _instance = dg.DagsterInstance.get()
+    return _instance
+
+
 def _execute(run_id: str, jobs: dict) -> str:
-    import dagster as dg
     from dagster._grpc.impl import core_execute_run
     from dagster._utils.hosted_user_process import recon_job_from_origin
 
     from dp_assets.liveness import owner_tags
 
-    instance = dg.DagsterInstance.get()
+    instance = _the_instance()
     run = instance.get_run_by_id(run_id)
     if run is None:
         return "MISSING"
@@ -128,7 +140,9 @@ def main() -> int:
 
     started = time.perf_counter()
     fingerprint = code_fingerprint()
-    import dp_assets.definitions  # noqa: F401  (the code location, imported once)
+    import dp_assets.definitions
+
+    dp_assets.definitions.defs()  # built once now; every run's job is loaded from it
 
     # With the Celery executor a run worker only coordinates: the steps, and the models, are on
     # the Celery workers.
