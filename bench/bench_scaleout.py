@@ -49,15 +49,7 @@ from tests.scaleout.harness import (  # noqa: E402
     worker_ready,
 )
 
-MEDIA = PROJECT.parent / "shared" / "media"
-CLIPS = [
-    "obama_statement_face_speech.mp4",
-    "carphone_qcif_face_noaudio.mp4",
-    "park_0p55s.mp4",
-    "bbb_h264_aac51.mp4",
-    "screenrec_vfr_3026x1386.mp4",
-    "phone_rot180_vfr.mp4",
-]
+from bench.bench_backlog import CLIPS, MEDIA  # noqa: E402  (the six-clip backlog of "Backlog throughput")
 GOAL_RATIO, STRETCH_RATIO = 1.8, 1.95
 RUN_WORKERS = 3  # runs orchestrated at once (default): enough to keep two workers' four slots busy
 TIMEOUT = 1800
