@@ -27,6 +27,8 @@ from pathlib import Path
 
 import psutil
 
+from dp_resources.settings import install_instance_yaml
+
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 PROJECT = Path(__file__).resolve().parents[1]
 CLIPS = [

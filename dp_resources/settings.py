@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Callable, get_args
@@ -353,13 +352,24 @@ def ensure_dagster_home() -> Path:
     settings = current_settings()
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    instance_yaml = home / "dagster.yaml"
-    if not instance_yaml.exists():
-        tmp = instance_yaml.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(INSTANCE_TEMPLATES[settings.instance], tmp)
-        os.replace(tmp, instance_yaml)  # a concurrent dp never reads a half-copied file
+    if not (home / "dagster.yaml").exists():
+        install_instance_yaml(INSTANCE_TEMPLATES[settings.instance], home)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def install_instance_yaml(template: Path, home: Path) -> Path:
+    """Write ``template`` to ``home/dagster.yaml`` with ``${DAGSTER_HOME}`` replaced by ``home``.
+
+    The instance file then names its own folder: opening it never depends on what the
+    ``DAGSTER_HOME`` of the process that opens it says.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    instance_yaml = home / "dagster.yaml"
+    tmp = instance_yaml.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(template.read_text().replace("${DAGSTER_HOME}", str(home.resolve())))
+    os.replace(tmp, instance_yaml)  # a concurrent dp never reads a half-written file
+    return instance_yaml
 
 
 def markdown_table() -> str:

@@ -28,6 +28,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
+from dp_resources.settings import install_instance_yaml
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 LOCATION = "dataprocessor"
 JOB = "process_video"
@@ -128,7 +130,7 @@ class DagsterUI:
 
     def prepare(self) -> None:
         self.dagster_home.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PROJECT_DIR / "dagster.yaml", self.dagster_home / "dagster.yaml")
+        install_instance_yaml(PROJECT_DIR / "dagster.yaml", self.dagster_home)
         # The first visit of a fresh instance opens a "Join the Dagster community" modal over the
         # page; this is the file the webserver writes once it has been dismissed.
         (self.dagster_home / ".nux").mkdir(exist_ok=True)
