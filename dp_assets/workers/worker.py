@@ -101,6 +101,21 @@ def _the_instance():
     return _instance
 
 
+def open_instance_storages() -> None:
+    """Open the instance and touch each storage now, not in the first run's time.
+
+    The first run otherwise paid for importing the storage modules, the schema checks and the
+    first connections (0.5 s of its start on 2 cores, sampled with py-spy).
+    """
+    import dagster as dg
+
+    instance = _the_instance()
+    instance.get_runs(limit=1)
+    events = instance.event_log_storage
+    events.supports_global_concurrency_limits  # noqa: B018  (a cached schema check)
+    events.get_event_records(dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION), limit=1)
+
+
 def _execute(run_id: str, jobs: dict) -> str:
     from dagster._grpc.impl import core_execute_run
     from dagster._utils.hosted_user_process import recon_job_from_origin
@@ -143,6 +158,7 @@ def main() -> int:
     import dp_assets.definitions
 
     dp_assets.definitions.defs()  # built once now; every run's job is loaded from it
+    open_instance_storages()
 
     # With the Celery executor a run worker only coordinates: the steps, and the models, are on
     # the Celery workers.
