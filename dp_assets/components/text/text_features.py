@@ -172,7 +172,7 @@ def embed(model: Any, texts: list[str], words_per_chunk: int) -> np.ndarray:
     """One unit-length float32 embedding per text: the word-weighted mean of its chunks' embeddings."""
     pieces = [_chunks(text, words_per_chunk) for text in texts]
     flat = [chunk for chunks in pieces for chunk, _ in chunks]
-    vectors = model.encode(flat, batch_size=32, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    vectors = model.encode(flat, batch_size=32)  # unit length (dp_resources.models.minilm)
     vectors = np.asarray(vectors, dtype=np.float64)
     out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
     row = 0

@@ -242,7 +242,7 @@ def test_long_text_is_embedded_whole(tmp_path):
     speech = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
     text = " ".join([bread] * 20 + [speech] * 20)  # 780 words: the speech is far past the window
     chunked, quote = text_features.embed(model, [text, QUOTE], 128)
-    truncated = model.encode([text], normalize_embeddings=True)[0]
+    truncated = model.encode([text])[0]
     # Truncated, the text is all bread (-0.04 to the quote, measured); chunked, half of it is the
     # speech (0.54).
     assert _cos(chunked, quote) > _cos(truncated, quote) + 0.3
