@@ -2,41 +2,14 @@
 pool slot stayed taken), and concurrent first uses of a fresh DP_HOME died on Dagster's schema
 creation. GPU slots are now file locks that die with their process (tests/resources/test_gpu.py)."""
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import dagster as dg
 
-PROJECT = Path(__file__).resolve().parents[2]
-PROFILE = """name: {name}
-sampling: {{version: "1", fps: 1.0, max_frames: 10, max_side: 64}}
-component_modules: [tests.fixtures.{name}]
-components:
-  video_probe: {{}}
-  {name}: {{}}
-"""
-
-
-def env_for(home: Path) -> dict[str, str]:
-    env = {**os.environ, "DP_HOME": str(home), "PYTHONWARNINGS": "ignore"}
-    env.pop("DAGSTER_HOME", None)
-    return env
-
-
-def dp(home: Path, *args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "dp_assets.cli", *args], cwd=PROJECT, env=env_for(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
-    )
-
-
-def profile(tmp_path: Path, name: str) -> str:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(PROFILE.format(name=name))
-    return str(path)
+from tests.faults.processes import dp, profile
 
 
 def instance_of(home: Path, monkeypatch) -> dg.DagsterInstance:

@@ -11,34 +11,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[2]
-PROFILE = """name: {name}
-sampling: {{version: "1", fps: 1.0, max_frames: 10, max_side: 64}}
-component_modules: [tests.fixtures.{name}]
-components:
-  video_probe: {{}}
-  {name}: {{}}
-"""
+from tests.faults.processes import PROJECT, dp, env_for, profile
+
 # What the issue allows between the signal and the end of the process.
 WITHIN_S = 20
-
-
-def env_for(home: Path) -> dict[str, str]:
-    env = {**os.environ, "DP_HOME": str(home), "PYTHONWARNINGS": "ignore"}
-    env.pop("DAGSTER_HOME", None)
-    return env
-
-
-def dp(home: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "dp_assets.cli", *args], cwd=PROJECT, env=env_for(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def profile(tmp_path: Path, name: str) -> str:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(PROFILE.format(name=name))
-    return str(path)
 
 
 def wait_for_staging(home: Path, video: str, component: str, proc: subprocess.Popen) -> None:
