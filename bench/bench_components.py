@@ -12,7 +12,6 @@ python bench/bench_components.py [--profile baseline] [--repeat 3] [--frames-rat
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import statistics
 import sys
@@ -20,12 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
-
-from dp_assets.contract import ComponentContext
 from dp_assets.direct import run_profile_direct
-from dp_assets.execution import run_component
 from dp_assets.profiles import load_profile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.bench_skeleton import frames_component, plain_decode  # noqa: E402  (the same two timings)
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 DEFAULT_CLIPS = ["bbb_intro_vp8_vorbis.webm", "obama_statement_face_speech.mp4", "screenrec_h264_noduration.mkv"]
@@ -33,25 +31,6 @@ DEFAULT_CLIPS = ["bbb_intro_vp8_vorbis.webm", "obama_statement_face_speech.mp4",
 
 def load_average() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def plain_decode(path: Path) -> float:
-    """Every frame decoded (threaded, as ``frames`` decodes), nothing converted."""
-    start = time.perf_counter()
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for _ in container.decode(stream):
-            pass
-    return time.perf_counter() - start
-
-
-def frames_only(profile, path: Path, tmp: Path) -> float:
-    ctx = ComponentContext(path, "bench", "bench", tmp / "w", tmp / "frames", profile.sampling, logging.getLogger("bench"))
-    probe, _ = run_component(profile["video_probe"].spec, ctx, profile["video_probe"].config, {})
-    result, metrics = run_component(profile["frames"].spec, ctx, profile["frames"].config, {"video_probe": probe})
-    assert result.status.value == "ok", result.error
-    return metrics.wall_s
 
 
 def print_table(title: str, names: list[str], rows: dict, key: str) -> None:
@@ -102,7 +81,7 @@ def main() -> int:
                 decode, frames = [], []
                 for i in range(max(3, args.repeat)):  # interleaved: drift hits both alike
                     decode.append(plain_decode(clip))
-                    frames.append(frames_only(profile, clip, Path(tmpdir) / f"ratio-{clip.stem}-{i}"))
+                    frames.append(frames_component(profile, clip, Path(tmpdir) / f"ratio-{clip.stem}-{i}"))
                 ratios[clip.name] = (statistics.median(decode), statistics.median(frames))
     names = list(profile.components)
     print_table(f"wall seconds per minute of video (profile {profile.name}; warm models; median of {args.repeat})", names, rows, "wall")
