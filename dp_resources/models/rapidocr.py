@@ -6,7 +6,6 @@ recognises only the regions it needs).
 
 from __future__ import annotations
 
-import importlib.metadata
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dp_core.contract import ModelRef, Runtime
-from dp_resources.models.store import package_file
+from dp_resources.models.store import installed_version, package_file
 
 # The models that ship inside the rapidocr wheel (rapidocr/models/). Any other det/rec/lang choice
 # is downloaded on first use, which a run must never do, so the paths are always given
@@ -99,18 +98,11 @@ def _load(runtime: Runtime) -> PaddleOcr:
     return PaddleOcr(engine)
 
 
-def _rapidocr_version() -> str:
-    try:
-        return importlib.metadata.version("rapidocr")
-    except importlib.metadata.PackageNotFoundError:
-        return "not-installed"
-
-
 RAPIDOCR_PPOCRV6 = ModelRef(
     name="rapidocr_ppocrv6_small",
     # Pre/post-processing (box unclipping, score, resizing) lives in rapidocr's code, not the
     # weights, so its version is part of the model's identity.
-    version=_rapidocr_version(),
+    version=installed_version("rapidocr"),
     engine="onnxruntime",
     package="rapidocr",
     weight_files=_weight_files,

