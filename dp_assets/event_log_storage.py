@@ -5,7 +5,7 @@ announced by a planned event), each to the run's shard and again to the index sh
 ``SqliteEventLogStorage`` builds a new SQLAlchemy engine for every one of those writes and opens
 and closes a connection each time: every statement is compiled again (an engine's compiled cache
 dies with it), every close of the last connection checkpoints the write-ahead log, and every
-commit fsyncs it (``synchronous=FULL``). Measured on this machine: 8.6-16 ms per reported
+commit fsyncs it (``synchronous=FULL``). Measured on this machine: 7.5-16 ms per reported
 materialization.
 
 This storage keeps one engine per shard with one open connection (the shards of the 16 most
