@@ -136,13 +136,13 @@ def _model_dir() -> Path:
 
 
 def _load(runtime: Runtime) -> Any:
-    from faster_whisper import WhisperModel
+    from dp_resources.models.whisper_model import WhisperBase
 
     kind, _, index = runtime.device.partition(":")
     compute_type = COMPUTE_TYPES.get((kind, runtime.precision))
     if compute_type is None:
         raise ValueError(f"no CTranslate2 compute type for device {runtime.device} at {runtime.precision}")
-    return WhisperModel(
+    return WhisperBase(
         str(_model_dir()),
         device=kind,
         device_index=int(index or 0),

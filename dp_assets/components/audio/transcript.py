@@ -98,11 +98,11 @@ def compute(ctx: ComponentContext, config: TranscriptConfig, inputs: Mapping[str
     from faster_whisper.vad import SpeechTimestampsMap
 
     model = ctx.models.get(WHISPER_BASE, ctx.runtime)
-    segments, info = model.transcribe(audio, language=config.language, beam_size=config.beam_size, vad_filter=False)
+    transcription = model.transcribe_once(audio, language=config.language, beam_size=config.beam_size, vad_filter=False)
     # Times in the joined speech audio -> times in the original audio.
     timeline = SpeechTimestampsMap(chunks, rate)
     rows = []
-    for segment in segments:
+    for segment in transcription.segments:
         text = segment.text.strip()
         if not text:
             continue
@@ -121,15 +121,15 @@ def compute(ctx: ComponentContext, config: TranscriptConfig, inputs: Mapping[str
         return ComponentResult.empty(
             EmptyReason.NO_SPEECH,
             f"Whisper transcribed no words in the {speech_s:.2f} s of speech voice_activity found",
-            summary={"language": info.language, "language_probability": float(info.language_probability)},
+            summary={"language": transcription.language, "language_probability": transcription.language_probability},
             warnings=warnings,
         )
     text = " ".join(row["text"] for row in rows)
     table = pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA)
     summary = {
         "text": text,
-        "language": info.language,
-        "language_probability": float(info.language_probability),
+        "language": transcription.language,
+        "language_probability": transcription.language_probability,
         "word_count": len(_WORD.findall(text)),
         "segment_count": len(rows),
         "transcribed_seconds": speech_s,

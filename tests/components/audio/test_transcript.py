@@ -178,3 +178,20 @@ def test_loads_without_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     model = whisper.WHISPER_BASE.load(CPU)
     assert model.model.is_multilingual and model.model.device == "cpu"
+
+
+def test_language_detection_shares_the_encoder_pass(media):
+    """faster-whisper alone encodes a short clip's window twice (once to detect the language, once
+    to transcribe); ``transcribe_once`` encodes it once and transcribes the same words."""
+    from faster_whisper.audio import decode_audio
+
+    model = ModelStore().get(whisper.WHISPER_BASE, CPU)
+    audio = decode_audio(str(media("jfk_inaugural_speech.flac")), sampling_rate=16000)
+    once = model.transcribe_once(audio, language=None, beam_size=5, vad_filter=False)
+    assert once.encoder_passes == 1
+    assert once.language == "en" and once.language_probability > 0.8
+    segments, info = model.transcribe(audio, language=None, beam_size=5, vad_filter=False)
+    assert [s.text for s in once.segments] == [s.text for s in segments]
+    assert info.language == "en" and once.language_probability == pytest.approx(info.language_probability, abs=0.02)
+    # A forced language needs no detection: still one pass.
+    assert model.transcribe_once(audio, language="en", beam_size=5, vad_filter=False).encoder_passes == 1
