@@ -127,6 +127,10 @@ class ComponentSpec:
     # Only such components (and what depends on them) change when the sidecar does, so a repost
     # with another title still reuses every other artifact.
     reads_sidecar: bool = False
+    # Imports and loads what ``compute`` needs besides its models (a library slow to import, a
+    # bundled lookup table), so a process can do it before its first video (dp_assets.preload).
+    # Called at most a few times per process, from any thread; it must be cheap once done.
+    prepare: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

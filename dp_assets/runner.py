@@ -25,6 +25,7 @@ from dp_assets.assembly import PROCESS_VIDEO_JOB, build_definitions
 from dp_assets.cache import Verdict, request_verdict
 from dp_assets.liveness import owner_tags, release_dead_runs
 from dp_assets.manifest import Manifest, finalize_run
+from dp_assets.preload import Preloader
 from dp_assets.partitions import (
     PARTITION_RANGE_END,
     PARTITION_RANGE_START,
@@ -108,6 +109,7 @@ class Processor:
         self.gpu = self.gpu or Gpu(device=self.profile.runtime.device, precision=self.profile.runtime.precision)
         self._collector = _Collector(self.progress, None)
         self._defs: dg.Definitions | None = None
+        self._preloader: Preloader | None = None
         self.whole_video = whole_video_steps(self.profile)
 
     def _definitions(self) -> dg.Definitions:
@@ -117,6 +119,11 @@ class Processor:
                 self.profile, store=self.store, catalog=self.catalog, gpu=self.gpu, index=self.index, executor="in_process"
             )
         return self._defs
+
+    def _preload(self) -> None:
+        """Load the models on a thread while the instance opens and the first video decodes."""
+        if self._preloader is None:
+            self._preloader = Preloader(self.profile.components.values(), self.profile.runtime).start()
 
     def _instance(self) -> dg.DagsterInstance:
         if self.instance is None:
@@ -146,6 +153,7 @@ class Processor:
                 verdict = request_verdict(self.store, self.index, self.profile, ref, self.catalog.inputs(ref), now)
                 to_compute[video] = verdict.verdict is Verdict.EXPIRED
             if to_compute:
+                self._preload()
                 instance = self._instance()
                 existing = set(instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME))
                 # New partitions in one call: they are contiguous, so one range run covers them.

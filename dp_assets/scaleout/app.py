@@ -81,25 +81,17 @@ app = make_worker_app()
 
 def preload_models(queues: set[str]) -> list[str]:
     """Load the models of every component in the steps that go to ``queues`` (this process's)."""
+    from dp_assets.preload import prepare_components
     from dp_assets.profiles import load_profile
     from dp_assets.scaleout.executor import for_executor
     from dp_assets.scaleout.queues import queue_for
     from dp_assets.stages import plan_stages
-    from dp_core.contract import CPU
     from dp_resources.gpu import gpu_from_env
-    from dp_resources.models import MODELS
 
     runtime = gpu_from_env().runtime()
     profile = for_executor(load_profile(current_settings().profile, runtime=runtime), "celery")
-    loaded = []
-    for stage in plan_stages(profile, profile.granularity):
-        if queue_for(stage) in queues:
-            for component in stage:
-                for ref in component.models:
-                    # the runtime a component gets (dp_assets.video_run): its device only if it uses the GPU
-                    MODELS.get(ref, runtime if component.uses_gpu else CPU)
-                    loaded.append(ref.name)
-    return loaded
+    mine = [component for stage in plan_stages(profile, profile.granularity) if queue_for(stage) in queues for component in stage]
+    return prepare_components(mine, runtime)
 
 
 @signals.worker_process_init.connect

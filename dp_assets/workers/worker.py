@@ -47,21 +47,12 @@ def code_fingerprint() -> str:
 
 def preload_models() -> list[str]:
     """Load every model the deployment's profile uses, before the first run needs it."""
+    from dp_assets.preload import prepare_components
     from dp_assets.profiles import load_profile
     from dp_resources.gpu import gpu_from_env
-    from dp_resources.models import MODELS
-
-    from dp_core.contract import CPU
 
     runtime = gpu_from_env().runtime()
-    profile = load_profile(current_settings().profile, runtime=runtime)
-    loaded = []
-    for component in profile.components.values():
-        for ref in component.models:
-            # the runtime a component gets (dp_assets.video_run): its device only if it uses the GPU
-            MODELS.get(ref, runtime if component.uses_gpu else CPU)
-            loaded.append(ref.name)
-    return loaded
+    return prepare_components(load_profile(current_settings().profile, runtime=runtime).components.values(), runtime)
 
 
 # A model's first inference is much slower than the next ones (allocations, kernel selection,

@@ -110,6 +110,9 @@ class ModelStore:
     def __init__(self) -> None:
         self._models: dict[tuple[str, str, str], Any] = {}
         self._lock = threading.Lock()
+        # One lock per model: a thread loading one model (dp_assets.preload) does not hold back a
+        # component that needs another, and two threads asking for one model load it once.
+        self._loading: dict[tuple[str, str, str], threading.Lock] = {}
         # How often each (model, device, precision) was loaded by this process: once, in a warm
         # worker or a dp process over many videos (the log says how long each load took).
         self.loads: Counter[tuple[str, str, str]] = Counter()
@@ -118,6 +121,8 @@ class ModelStore:
         rt = ref.effective_runtime(runtime)
         key = (ref.name, rt.device, rt.precision)
         with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
             if key not in self._models:
                 started = time.perf_counter()
                 self._models[key] = ref.load(rt)

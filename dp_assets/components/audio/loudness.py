@@ -83,6 +83,12 @@ def _db(value: float) -> float | None:
     return 20.0 * math.log10(value)
 
 
+def _import_filters() -> None:
+    """pyloudnorm's filters and scipy.signal, imported lazily because they take ~0.9 s."""
+    import pyloudnorm.iirfilter  # noqa: F401
+    import scipy.signal  # noqa: F401
+
+
 class _GatedLoudness:
     """BS.1770-4 integrated loudness of a mono signal fed in consecutive chunks.
 
@@ -232,6 +238,7 @@ SPEC = ComponentSpec(
     compute=compute,
     upstream=("audio_waveform",),
     reads={"audio_waveform": ("sample_rate", "n_samples")},
+    prepare=_import_filters,
     summary_keys=(
         "below_absolute_gate",
         "digital_silence",
