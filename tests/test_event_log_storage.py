@@ -117,3 +117,16 @@ def test_a_forked_child_opens_its_own_connections(tmp_path):
     assert len(instance.get_materialized_partitions(dg.AssetKey("child"))) == 5
     assert len(instance.get_materialized_partitions(dg.AssetKey("parent"))) == 6
     instance.dispose()
+
+
+def test_an_existing_table_is_looked_up_once_and_a_missing_one_every_time(tmp_path, monkeypatch):
+    storage = FastSqliteEventLogStorage(str(tmp_path))
+    asked = []
+    original = SqliteEventLogStorage.has_table
+    monkeypatch.setattr(SqliteEventLogStorage, "has_table", lambda self, name: asked.append(name) or original(self, name))
+    assert all(storage.has_table("asset_check_executions") for _ in range(5))
+    assert not storage.has_table("no_such_table") and not storage.has_table("no_such_table")
+    assert asked == ["asset_check_executions", "no_such_table", "no_such_table"]
+    storage.wipe()  # a wipe may drop tables: they are asked for again
+    assert storage.has_table("asset_check_executions") and asked[-1] == "asset_check_executions"
+    storage.dispose()
