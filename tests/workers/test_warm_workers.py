@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import psutil
+import pytest
 
 from dp_assets.workers.coordinator import WorkerRunCoordinator
 
@@ -94,3 +95,23 @@ def test_the_run_queue_keeps_as_many_runs_in_flight_as_there_are_workers(monkeyp
     monkeypatch.setenv("DP_WORKERS", "1")
     assert WorkerRunCoordinator().get_run_queue_config().max_concurrent_runs == 1
     assert WorkerRunCoordinator(max_concurrent_runs=5).get_run_queue_config().max_concurrent_runs == 5  # dagster.yaml wins
+
+
+def test_the_queue_is_served_every_half_second_as_dagster_yaml_says(tmp_path):
+    """Dagster's own dequeue_interval_seconds takes whole seconds; the project's dagster.yaml asks for
+    0.5 s, which Dagster's daemon reads from the coordinator it builds from that file."""
+    from dp_resources.settings import PROJECT_DIR, install_instance_yaml
+
+    install_instance_yaml(PROJECT_DIR / "dagster.yaml", tmp_path)
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    try:
+        assert isinstance(instance.run_coordinator, WorkerRunCoordinator)
+        assert instance.run_coordinator.dequeue_interval_seconds == 0.5
+    finally:
+        instance.dispose()
+    assert WorkerRunCoordinator(dequeue_interval_seconds=2).dequeue_interval_seconds == 2  # Dagster's key still works
+
+
+def test_a_dequeue_interval_of_zero_is_refused_naming_the_setting():
+    with pytest.raises(ValueError, match="dequeue_interval_s must be above 0"):
+        WorkerRunCoordinator.from_config_value(None, {"dequeue_interval_s": 0.0})
