@@ -142,31 +142,42 @@ class Processor:
         now = now or utcnow()
         outcomes: dict[VideoKey, ProcessOutcome] = {}
         to_compute: dict[VideoKey, bool] = {}  # video -> its cache expired (recompute everything)
-        with self.index.video_locks([video for _, video in requests]):
-            for path, video in requests:
-                cached = serve_cached(path, video, self.profile, self.store, self.catalog, self.index, now)
-                if cached is not None:
-                    outcomes[video] = cached
-                    self.progress.video_finished(video, cached.manifest, cached.manifest_path)
-                    continue
-                ref = self.catalog.get(video)
-                verdict = request_verdict(self.store, self.index, self.profile, ref, self.catalog.inputs(ref), now)
-                to_compute[video] = verdict.verdict is Verdict.EXPIRED
-            if to_compute:
-                self._preload()
-                instance = self._instance()
-                existing = set(instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME))
-                # New partitions in one call: they are contiguous, so one range run covers them.
-                add_video_partitions(instance, [v.partition_key for v in to_compute if v.partition_key not in existing])
-                ordered = instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME)
-                limit = self.max_videos_per_run if self.whole_video else 1
-                for expired in (False, True):
-                    keys = [v.partition_key for v, e in to_compute.items() if e is expired]
-                    for batch in contiguous_batches(ordered, keys, limit):
-                        if STOP.requested:
-                            break
-                        outcomes.update(self._run(instance, batch, expired))
+        try:
+            with self.index.video_locks([video for _, video in requests]):
+                self._process_locked(requests, now, outcomes, to_compute)
+        finally:
+            if self._preloader is not None:
+                self._preloader.stop()
+                self._preloader = None  # a later call preloads what is still missing
         return [outcomes[video] for _, video in requests if video in outcomes]
+
+    def _process_locked(
+        self, requests: list[tuple[Path, VideoKey]], now: dt.datetime, outcomes: dict[VideoKey, ProcessOutcome], to_compute: dict[VideoKey, bool]
+    ) -> None:
+        """``process`` with the videos' locks held: fills ``outcomes``."""
+        for path, video in requests:
+            cached = serve_cached(path, video, self.profile, self.store, self.catalog, self.index, now)
+            if cached is not None:
+                outcomes[video] = cached
+                self.progress.video_finished(video, cached.manifest, cached.manifest_path)
+                continue
+            ref = self.catalog.get(video)
+            verdict = request_verdict(self.store, self.index, self.profile, ref, self.catalog.inputs(ref), now)
+            to_compute[video] = verdict.verdict is Verdict.EXPIRED
+        if to_compute:
+            self._preload()
+            instance = self._instance()
+            existing = set(instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME))
+            # New partitions in one call: they are contiguous, so one range run covers them.
+            add_video_partitions(instance, [v.partition_key for v in to_compute if v.partition_key not in existing])
+            ordered = instance.get_dynamic_partitions(VIDEO_PARTITIONS_NAME)
+            limit = self.max_videos_per_run if self.whole_video else 1
+            for expired in (False, True):
+                keys = [v.partition_key for v, e in to_compute.items() if e is expired]
+                for batch in contiguous_batches(ordered, keys, limit):
+                    if STOP.requested:
+                        break
+                    outcomes.update(self._run(instance, batch, expired))
 
     def _run(self, instance: dg.DagsterInstance, batch: list[str], expired: bool) -> dict[VideoKey, ProcessOutcome]:
         tags = {

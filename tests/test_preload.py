@@ -94,3 +94,21 @@ def test_a_failed_preload_is_left_to_the_component(monkeypatch, caplog):
     assert preloader.seconds is None  # it stopped, and raised nothing in this thread
     assert "weights damaged" in caplog.text
     assert store.loaded() == []  # the component's own get() loads it again and reports the error
+
+
+def test_stop_waits_for_the_model_being_loaded_and_loads_no_other(monkeypatch):
+    store = ModelStore()
+    monkeypatch.setattr(model_store, "MODELS", store)
+    loading = threading.Event()
+
+    def slow(runtime):
+        loading.set()
+        time.sleep(0.5)
+        return "slow"
+
+    components = [_Component(models=(_ref("slow", slow),), spec=_Spec()), _Component(models=(_ref("next", lambda runtime: "next"),), spec=_Spec())]
+    preloader = Preloader(components, CPU).start()
+    assert loading.wait(10)
+    preloader.stop()
+    assert not preloader._thread.is_alive()
+    assert store.loaded() == [("slow", "cpu", "fp32")]  # finished, and nothing after it
