@@ -25,7 +25,6 @@ from dp_assets.assembly import PROCESS_VIDEO_JOB, build_definitions
 from dp_assets.cache import Verdict, request_verdict
 from dp_assets.liveness import owner_tags, release_dead_runs
 from dp_assets.manifest import Manifest, finalize_run
-from dp_assets.preload import Preloader
 from dp_assets.partitions import (
     PARTITION_RANGE_END,
     PARTITION_RANGE_START,
@@ -34,6 +33,7 @@ from dp_assets.partitions import (
     contiguous_batches,
     sync_video_partitions,
 )
+from dp_assets.preload import Preloader
 from dp_assets.profiles import Profile
 from dp_assets.progress import NO_PROGRESS, STOP, VideoProgress, following
 from dp_assets.serving import ProcessOutcome, serve_cached
@@ -140,21 +140,19 @@ class Processor:
         one of them waits and is then served from cache instead of computing it again."""
         self._collector.finished_at = now  # None: each video's real finish time
         now = now or utcnow()
-        outcomes: dict[VideoKey, ProcessOutcome] = {}
-        to_compute: dict[VideoKey, bool] = {}  # video -> its cache expired (recompute everything)
         try:
             with self.index.video_locks([video for _, video in requests]):
-                self._process_locked(requests, now, outcomes, to_compute)
+                outcomes = self._process_locked(requests, now)
         finally:
             if self._preloader is not None:
                 self._preloader.stop()
                 self._preloader = None  # a later call preloads what is still missing
         return [outcomes[video] for _, video in requests if video in outcomes]
 
-    def _process_locked(
-        self, requests: list[tuple[Path, VideoKey]], now: dt.datetime, outcomes: dict[VideoKey, ProcessOutcome], to_compute: dict[VideoKey, bool]
-    ) -> None:
-        """``process`` with the videos' locks held: fills ``outcomes``."""
+    def _process_locked(self, requests: list[tuple[Path, VideoKey]], now: dt.datetime) -> dict[VideoKey, ProcessOutcome]:
+        """``process`` with the videos' locks held."""
+        outcomes: dict[VideoKey, ProcessOutcome] = {}
+        to_compute: dict[VideoKey, bool] = {}  # video -> its cache expired (recompute everything)
         for path, video in requests:
             cached = serve_cached(path, video, self.profile, self.store, self.catalog, self.index, now)
             if cached is not None:
@@ -178,6 +176,7 @@ class Processor:
                     if STOP.requested:
                         break
                     outcomes.update(self._run(instance, batch, expired))
+        return outcomes
 
     def _run(self, instance: dg.DagsterInstance, batch: list[str], expired: bool) -> dict[VideoKey, ProcessOutcome]:
         tags = {
