@@ -51,8 +51,12 @@ class WhisperBase(WhisperModel):
         probability = 1.0
         try:
             if language is None and self.model.is_multilingual:
+                # The whole audio's features, as transcribe computes them (Whisper's log-mel is
+                # clipped relative to the whole clip's maximum, so the first 30 s alone would differ);
+                # only the window is kept, so an hour of speech holds them once at a time.
                 features = self.feature_extractor(audio)
-                window = pad_or_trim(features[:, : min(self.feature_extractor.nb_max_frames, features.shape[-1] - 1)])
+                window = pad_or_trim(features[:, : min(self.feature_extractor.nb_max_frames, features.shape[-1] - 1)]).copy()
+                del features
                 encoded = self.encode(window)
                 token, probability = self.model.detect_language(encoded)[0][0]
                 language = token[2:-2]  # "<|en|>" -> "en"
