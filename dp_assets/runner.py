@@ -133,11 +133,17 @@ class Processor:
         sync_video_partitions(self.instance, self.catalog)
         return self.instance
 
-    def process(self, requests: list[tuple[Path, VideoKey]], now: dt.datetime | None = None) -> list[ProcessOutcome]:
+    def process(
+        self, requests: list[tuple[Path, VideoKey]], now: dt.datetime | None = None, progress: VideoProgress | None = None
+    ) -> list[ProcessOutcome]:
         """Every request's outcome, in order: served from cache, or computed.
 
         The videos' locks are held from the cache check to the end, so a concurrent request for
-        one of them waits and is then served from cache instead of computing it again."""
+        one of them waits and is then served from cache instead of computing it again.
+        ``progress`` follows this call only (a resident process serves one client after another);
+        by default the processor's own."""
+        if progress is not None:
+            self.progress = self._collector.forward = progress
         self._collector.finished_at = now  # None: each video's real finish time
         now = now or utcnow()
         try:

@@ -1,5 +1,5 @@
 """The ``dp`` command: ``process`` videos, ``status`` of videos, ``export`` the dataset, ``dev`` UI,
-``worker`` for Celery mode.
+``serve`` to keep the models loaded for ``process``, ``worker`` for Celery mode.
 
 Each subcommand lives in its own module; this one builds the parser and dispatches. Imports stay
 inside the subcommands so that a quick command (a cached ``dp process``, ``dp status``) never
@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 
-from dp_assets.cli import dev, doctor, export, process, status, worker
+from dp_assets.cli import dev, doctor, export, process, serve, status, worker
 from dp_assets.cli.output import EXIT_RUN_FAILED, fail
 from dp_resources.settings import SettingsError, current_settings
 
@@ -28,6 +28,7 @@ def build_parser(default_profile: str = "baseline") -> argparse.ArgumentParser:
     export.add_parser(sub)
     doctor.add_parser(sub)
     dev.add_parsers(sub)
+    serve.add_parser(sub)
     worker.add_parser(sub)
     return parser
 

@@ -7,6 +7,10 @@ component table; several print one line each as they finish, then a summary. The
 decides from the artifact index before Dagster or any model library is imported
 (``dp_assets.serving``).
 
+When ``dp serve`` runs on the same DP_HOME (and with the same settings), the videos that are not
+cached are computed there, by a process whose models are loaded and warm (``dp_assets.resident``);
+``--in-process`` (or ``--verbose``) computes them here.
+
 Exit codes: 0 every video succeeded, 1 some failed (each listed with its reason), 2 bad input
 (listed; the good inputs still run), 130 stopped by Ctrl-C (after the component it was computing).
 """
@@ -37,7 +41,8 @@ def add_parser(sub) -> None:
     process.add_argument("--video-id", help="the video's id on its platform (one PATH only; default: derived from the file name)")
     process.add_argument("--platform-id", default="local", help="platform the videos come from (default: local)")
     process.add_argument("--profile", default=argparse.SUPPRESS, help="profile name in profiles/ or a YAML path")
-    process.add_argument("--verbose", action="store_true", help="also print Dagster's event log")
+    process.add_argument("--verbose", action="store_true", help="also print Dagster's event log (computes in this process)")
+    process.add_argument("--in-process", action="store_true", help="compute in this process even when dp serve runs")
     process.set_defaults(func=run)
 
 
@@ -203,13 +208,13 @@ def describe(video: VideoKey, manifest) -> str:
     return f"{state:<7} {str(video):<40} {detail}"
 
 
-def _summary(results: dict, bad: list[tuple[str, str]], wall: float, interrupted: str | None) -> str:
+def _summary(results: dict, bad: list[tuple[str, str]], wall: float, interrupted: str | None, where: str = "this process") -> str:
     states = [_state(m) for m in results.values()]
     counts = {name: states.count(name) for name in ("ok", "partial", "FAILED", "cached")}
     rate = len(results) * 3600 / wall if wall > 0 else 0
     lines = [
         f"{len(results)} videos: {counts['ok']} ok, {counts['partial']} partial, {counts['FAILED']} failed, {counts['cached']} cached"
-        f" · {wall:.1f} s · {rate:.0f} videos/hour"
+        f" · {wall:.1f} s · {rate:.0f} videos/hour" + ("" if where == "this process" else f" · computed by {where}")
     ]
     failed = [(video, m.run_error) for video, m in results.items() if _state(m) == "FAILED"]
     if failed:
@@ -256,27 +261,68 @@ def _stores():
     return ArtifactStore(), catalog, ArtifactIndex(database_url=catalog.database_url)
 
 
+@dataclass
+class Computed:
+    outcomes: list
+    where: str  # "in this process", or which dp serve
+
+
+def _compute(requests: list[tuple[Path, VideoKey]], profile, args, stores, progress) -> Computed:
+    """The outcomes of ``requests``: from ``dp serve`` when it runs and accepts them, else computed
+    here. Ctrl-C stops after the current component either way (:data:`STOP`)."""
+    from dp_assets.progress import stop_after_current_component
+
+    if not (args.in_process or args.verbose):
+        from dp_assets.resident.client import Refused, ServerError, connect
+        from dp_resources.settings import current_settings
+
+        client = connect(current_settings())
+        if client is not None:
+
+            def waiting(ahead: int) -> None:
+                print(f"dp: dp serve (pid {client.pid}) is busy with {ahead} other request(s); waiting", file=sys.stderr, flush=True)
+
+            try:
+                with stop_after_current_component():
+                    result = client.process(requests, args.profile, progress, waiting=waiting)
+            except ServerError as exc:
+                raise SystemExit(fail(str(exc), EXIT_RUN_FAILED))
+            except KeyboardInterrupt:  # the second Ctrl-C: the connection closes, which stops the server's request too
+                raise SystemExit(fail(f"stopped at once; dp serve (pid {client.pid}) ends the run after its current component", EXIT_INTERRUPTED))
+            if not isinstance(result, Refused):
+                return Computed(result, f"dp serve (pid {client.pid})")
+            print(f"dp: {result.reason}; computing in this process", file=sys.stderr, flush=True)
+
+    from dp_assets.runner import Processor
+
+    store, catalog, index = stores
+    # The summary says what failed and why; Dagster's own event log stays in the run (dp dev)
+    # unless asked for here with --verbose.
+    processor = Processor(profile, store=store, catalog=catalog, index=index, progress=progress, dagster_log_level="DEBUG" if args.verbose else "CRITICAL")
+    with stop_after_current_component():
+        return Computed(processor.process(requests), "this process")
+
+
 def _one(request: tuple[Path, VideoKey], profile, args) -> int:
-    from dp_assets.progress import STOP, stop_after_current_component
+    from dp_assets.progress import NO_PROGRESS, STOP
     from dp_assets.serving import serve_cached
 
     path, video = request
-    store, catalog, index = _stores()
+    stores = store, catalog, index = _stores()
     with index.video_lock(video):
         outcome = serve_cached(path, video, profile, store, catalog, index)
-        if outcome is None:
-            from dp_assets.runner import Processor
-
-            # The summary table says what failed and why; Dagster's own event log stays in the
-            # run (dp dev) unless asked for here with --verbose.
-            processor = Processor(profile, store=store, catalog=catalog, index=index, dagster_log_level="DEBUG" if args.verbose else "CRITICAL")
-            with stop_after_current_component():
-                outcomes = processor.process([request])
-            if not outcomes:
-                return fail(f"{STOP.reason}: {video} did not run", EXIT_INTERRUPTED)
-            outcome = outcomes[0]
+    where = None
+    if outcome is None:
+        # computed under the video's lock, which the processor takes again, with the cache
+        # checked again under it: a request that computed this video meanwhile is reused
+        computed = _compute([request], profile, args, stores, NO_PROGRESS)
+        if not computed.outcomes:
+            return fail(f"{STOP.reason}: {video} did not run", EXIT_INTERRUPTED)
+        outcome, where = computed.outcomes[0], computed.where
     manifest = outcome.manifest
     origin = f"served from cache (run {outcome.run_id})" if outcome.served_from_cache else f"run {outcome.run_id}"
+    if where is not None and where != "this process":
+        origin += f" · computed by {where}"
     print(f"video {video} · profile {manifest.profile} · {origin}")
     print(format_table(manifest))
     if manifest.partial_failures:
@@ -292,21 +338,16 @@ def _one(request: tuple[Path, VideoKey], profile, args) -> int:
 
 
 def _many(inputs: Inputs, profile, args) -> int:
-    from dp_assets.progress import STOP, stop_after_current_component
-    from dp_assets.runner import Processor
+    from dp_assets.progress import STOP
 
-    store, catalog, index = _stores()
+    stores = _stores()
     lines = _Lines(len(inputs.videos), bar=sys.stdout.isatty())
     print(f"{len(inputs.videos)} videos · profile {profile.name}" + (f" · {len(inputs.bad)} bad input(s) left out" if inputs.bad else ""))
-    processor = Processor(
-        profile, store=store, catalog=catalog, index=index, progress=lines.progress, dagster_log_level="DEBUG" if args.verbose else "CRITICAL"
-    )
     try:
-        with stop_after_current_component():
-            processor.process(inputs.videos)
+        computed = _compute(inputs.videos, profile, args, stores, lines.progress)
     finally:
         lines.close()
-    print(_summary(lines.results, inputs.bad, time.perf_counter() - lines.start, STOP.reason))
+    print(_summary(lines.results, inputs.bad, time.perf_counter() - lines.start, STOP.reason, computed.where))
     if STOP.requested:
         return EXIT_INTERRUPTED
     if inputs.bad:

@@ -62,8 +62,9 @@ def preload_models() -> list[str]:
 WARM_UP_CLIP = PROJECT_DIR / "demo" / "big_buck_bunny_5s.mp4"
 
 
-def warm_up() -> float:
-    """Compute the demo clip once, directly (no Dagster, nothing stored); its wall seconds."""
+def warm_up(profile=None) -> float:
+    """Compute the demo clip once through ``profile`` (default: the deployment's), directly (no
+    Dagster, nothing stored); its wall seconds."""
     import tempfile
 
     from dp_assets.direct import run_profile_direct
@@ -73,7 +74,8 @@ def warm_up() -> float:
     if not WARM_UP_CLIP.is_file():
         return 0.0
     started = time.perf_counter()
-    profile = load_profile(current_settings().profile, runtime=gpu_from_env().runtime())
+    if profile is None:
+        profile = load_profile(current_settings().profile, runtime=gpu_from_env().runtime())
     with tempfile.TemporaryDirectory(prefix="dp_worker_warmup_") as folder:
         run_profile_direct(profile, WARM_UP_CLIP, Path(folder), observe=False)
     return time.perf_counter() - started
@@ -92,15 +94,16 @@ def _the_instance():
     return _instance
 
 
-def open_instance_storages() -> None:
-    """Open the instance and touch each storage now, not in the first run's time.
+def open_instance_storages(instance=None) -> None:
+    """Open the instance (default: this worker's) and touch each storage now, not in the first
+    run's time.
 
     The first run otherwise paid for importing the storage modules, the schema checks and the
     first connections (0.5 s of its start on 2 cores, sampled with py-spy).
     """
     import dagster as dg
 
-    instance = _the_instance()
+    instance = instance or _the_instance()
     instance.get_runs(limit=1)
     events = instance.event_log_storage
     events.supports_global_concurrency_limits  # noqa: B018  (a cached schema check)
