@@ -1,15 +1,16 @@
 """Backlog throughput, side by side in one run: the same clips computed directly with warm models,
 by ``dp process`` with every path in one command (from a shell: start-up and model loading
-included), and through the bucket sensor and the real ``dagster-daemon`` with warm workers.
+included), by the same command while ``dp serve`` runs (models loaded and warm in the server),
+and through the bucket sensor and the real ``dagster-daemon`` with warm workers.
 
 The daemon path is timed from the first run created to the last run ended (the issue's
 measure), and from the drop into the bucket to the last run ended; its workers are started,
 and their models loaded, before the clips are dropped (as in a deployment that runs all day).
 Printed: wall seconds, the ratio to direct, the fixed cost per video ((path - direct) / videos),
-and peak memory (dp process; the workers together); then, from each path's manifests, how long
-its components took and what the rest (the path's own overhead) is per video, which does not
-move with the machine's speed between the direct measurement and the path's. Each path starts
-from an empty DP_HOME, so nothing is served from cache.
+and peak memory (dp process; dp process and dp serve; the workers together); then, from each
+path's manifests, how long its components took and what the rest (the path's own overhead) is
+per video, which does not move with the machine's speed between the direct measurement and the
+path's. Each path starts from an empty DP_HOME, so nothing is served from cache.
 
 Usage: python bench/bench_backlog.py [--profile baseline] [--workers 1] [--copies 1] [--skip-daemon] [CLIP ...]
 """
@@ -129,6 +130,35 @@ def cli(clips: list[Path], profile: str, home: Path, workers: int) -> tuple[floa
     return wall, peak, out.strip().splitlines()[-1]
 
 
+def served(clips: list[Path], profile: str, home: Path, workers: int) -> tuple[float, float, str]:
+    """``dp process`` from a shell while ``dp serve`` runs on its home, started (and its models
+    loaded and warmed) before the command, as it would have been all day."""
+    dp = str(Path(sys.executable).with_name("dp"))
+    env = env_for(home, profile, workers)
+    log = open(home.parent / f"{home.name}_serve.log", "w+")
+    server = subprocess.Popen([dp, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while "dp serve: ready" not in Path(log.name).read_text():
+            if server.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"dp serve did not start:\n{Path(log.name).read_text()}")
+            time.sleep(0.2)
+        start = time.perf_counter()
+        proc = subprocess.Popen([dp, "process", *map(str, clips)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sampler = PeakRss(lambda: [proc.pid, server.pid])
+        sampler.start()
+        out, err = proc.communicate()
+        wall = time.perf_counter() - start
+        peak = sampler.stop()
+        if proc.returncode != 0 or "computed by dp serve" not in out:
+            sys.exit(f"dp process through dp serve failed ({proc.returncode}):\n{out}\n{err}")
+        return wall, peak, out.strip().splitlines()[-1]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+
+
 def daemon(clips: list[Path], profile: str, home: Path, workers: int) -> tuple[float, float, float, int]:
     import dagster as dg
 
@@ -218,6 +248,10 @@ def main() -> int:
         row(f"dp process with {len(clips)} paths (shell, cold start)", wall, peak)
         print(f"    {summary}")
         inside(wall, tmp / "cli")
+        wall, peak, summary = served(clips, args.profile, tmp / "served", args.workers)
+        row(f"dp process with {len(clips)} paths (shell), dp serve running", wall, peak)
+        print(f"    {summary}")
+        inside(wall, tmp / "served")
         if not args.skip_daemon:
             in_runs, from_drop, peak, runs = daemon(clips, args.profile, tmp / "daemon", args.workers)
             row(f"daemon path, {args.workers} warm worker(s), first run created to last ended", in_runs, peak)
