@@ -172,3 +172,27 @@ def test_one_server_per_home_and_a_stale_socket_is_taken_over(tmp_path, serve):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "computed by dp serve" not in out, out + err
     serve(home, "skeleton").stop()
+
+
+def test_a_bad_profile_is_one_line_naming_the_field(tmp_path):
+    profile = tmp_path / "bad.yaml"
+    profile.write_text("name: bad\nsampling: {version: '1', fps: 1, max_frames: 0, max_side: 64}\ncomponents: {video_probe: {}}\n")
+    proc = dp(tmp_path / "home", "serve", "--no-warm-up", "--profile", str(profile))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out + err
+    assert "sampling.max_frames" in err and "Traceback" not in out + err
+    assert not (tmp_path / "home" / "serve.sock").exists()
+
+
+def test_a_server_whose_code_changed_refuses_and_stops(tmp_path, monkeypatch):
+    from dp_assets.resident.protocol import settings_digests
+    from dp_assets.resident.server import ResidentServer
+    from dp_resources.settings import current_settings
+
+    monkeypatch.setenv("DP_HOME", str(tmp_path / "home"))
+    server = ResidentServer(current_settings(), "skeleton", warm_up=False)
+    request = {"op": "process", "requests": [], "profile": "skeleton", "settings": settings_digests(current_settings())}
+    assert server._refusal(request) is None
+    server.code = "the fingerprint of an older checkout"
+    assert "runs code older than this checkout and stops" in server._refusal(request)
+    assert server.stopping
