@@ -9,6 +9,8 @@ by FFmpeg's swscale while converting, and stored per resolution tier (``media.fr
 from __future__ import annotations
 
 import math
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Mapping
 
@@ -83,6 +85,20 @@ def _tier_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+# Frames handed to the converting thread and not yet written: each holds a decoded picture, so a
+# few are enough to keep the thread busy while the decoder works.
+_IN_FLIGHT = 8
+
+
+def _convert(reformatter: VideoReformatter, frame: av.VideoFrame, width: int, height: int, turns: int, output) -> None:
+    """Scale and convert one frame for one tier, and append it to the tier's file."""
+    image = reformatter.reformat(frame, width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+    if turns:
+        image = np.rot90(image, k=turns)
+    # The array's own buffer: no copy into a bytes object first.
+    output.write(memoryview(np.ascontiguousarray(image)))
+
+
 def compute(ctx: ComponentContext, config: FramesConfig, inputs: Mapping[str, ComponentResult]) -> ComponentResult:
     probe = inputs["video_probe"].summary
     if not probe.get("has_video"):
@@ -106,6 +122,10 @@ def compute(ctx: ComponentContext, config: FramesConfig, inputs: Mapping[str, Co
     warnings: list[str] = []
     decoded = 0
     last_t = None
+    # Scaling and writing run on one thread beside the decoder (FFmpeg's scaler and the writes
+    # release the GIL): one thread keeps each tier's frames in order.
+    converter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dp-frames")
+    converting: deque[Future] = deque()
     try:
         with open_media(ctx.video_path) as (container, logs):
             stream = container.streams.video[0]
@@ -128,15 +148,9 @@ def compute(ctx: ComponentContext, config: FramesConfig, inputs: Mapping[str, Co
                     for tier in sorted({r.max_side for r in wanted}):
                         w, h = tier_sizes[tier]
                         coded_w, coded_h = (h, w) if turns % 2 else (w, h)
-                        image = (
-                            reformatters[tier]
-                            .reformat(frame, width=coded_w, height=coded_h, format="rgb24", interpolation="AREA")
-                            .to_ndarray()
-                        )
-                        if turns:
-                            image = np.rot90(image, k=turns)
-                        # The array's own buffer: no copy into a bytes object first.
-                        outputs[tier].write(memoryview(np.ascontiguousarray(image)))
+                        converting.append(converter.submit(_convert, reformatters[tier], frame, coded_w, coded_h, turns, outputs[tier]))
+                        while len(converting) > _IN_FLIGHT or (converting and converting[0].done()):
+                            converting.popleft().result()
                         rows.append(
                             {
                                 "tier": tier,
@@ -151,7 +165,10 @@ def compute(ctx: ComponentContext, config: FramesConfig, inputs: Mapping[str, Co
             except av.error.FFmpegError as exc:
                 warnings.append(f"decoding stopped after {decoded} frames at {last_t or 0:.2f} s: {exc.strerror or exc}")
             warnings += [f"decoder: {m}" for m in ffmpeg_messages(logs)]
+            while converting:
+                converting.popleft().result()
     finally:
+        converter.shutdown(wait=True, cancel_futures=True)
         for handle in outputs.values():
             handle.close()
 
