@@ -27,6 +27,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
     SecretStr,
@@ -221,6 +222,15 @@ class Settings(BaseModel):
         default=1 << 30,
         alias="DP_BUCKET_MAX_BYTES_PER_TICK",
         description="bytes downloaded per tick from a remote bucket (1 GiB); one object is always taken, however large",
+    )
+    # A local file still being written keeps getting a new mtime; one quiet for a few seconds is
+    # taken at once instead of a whole sensor interval later. A writer that stalls longer makes a
+    # video that fails as truncated, then is processed again once the file changes.
+    bucket_settle_s: NonNegativeFloat = Field(
+        default=2.0,
+        alias="DP_BUCKET_SETTLE_S",
+        description="a local file last modified at least this many seconds before the listing is taken on first sight; "
+        "a younger one waits for a tick that sees it unchanged (objects of a remote bucket are complete when listed)",
     )
     bucket_sensor_interval_s: PositiveInt = Field(
         default=30, alias="DP_BUCKET_SENSOR_INTERVAL_S", description="seconds between two evaluations of the bucket sensor"

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
-from pydantic import Field, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveInt
 
 from dp_resources.ids import check_id
 from dp_resources.settings import Settings, current_settings, resource_field
@@ -40,12 +41,15 @@ FILE, DIR, SYMLINK, OTHER = "file", "dir", "symlink", "other"
 @dataclass(frozen=True)
 class BucketObject:
     """One listed entry. ``identity`` changes whenever the object does (size + mtime locally,
-    size + ETag remotely); ``kind`` is file, dir, symlink or other (FIFO, socket, device)."""
+    size + ETag remotely); ``kind`` is file, dir, symlink or other (FIFO, socket, device).
+    ``settled``: complete when listed, so it need not be seen unchanged by a second tick (a
+    remote object, whose upload is atomic; a local file not modified for ``settle_s``)."""
 
     key: str
     kind: str
     size: int
     identity: str
+    settled: bool = False
 
 
 class BucketReadError(Exception):
@@ -80,6 +84,7 @@ class VideoBucket(ConfigurableResource):
     cache_dir: str = resource_field("bucket_cache_dir")
     max_objects_per_tick: PositiveInt = resource_field("bucket_max_objects_per_tick")
     max_bytes_per_tick: PositiveInt = resource_field("bucket_max_bytes_per_tick")
+    settle_s: NonNegativeFloat = resource_field("bucket_settle_s")
 
     # -- where ------------------------------------------------------------------------------
     def _storage_options(self) -> dict[str, Any]:
@@ -123,11 +128,13 @@ class VideoBucket(ConfigurableResource):
             key = path[len(root) + 1 :] if path.startswith(root + "/") else path
             etag = str(info.get("ETag") or info.get("etag") or info.get("md5") or info.get("mtime") or info.get("LastModified") or "").strip('"')
             size = int(info.get("size") or 0)
-            objects.append(BucketObject(_safe_text(key), FILE if info.get("type", "file") == "file" else DIR, size, f"{size}:{etag}"))
+            # An object store lists an object once its upload completed: settled on first sight.
+            kind = FILE if info.get("type", "file") == "file" else DIR
+            objects.append(BucketObject(_safe_text(key), kind, size, f"{size}:{etag}", settled=True))
         return objects
 
     @staticmethod
-    def _entry(entry: os.DirEntry, key: str) -> BucketObject:
+    def _entry(entry: os.DirEntry, key: str, settled_before: float) -> BucketObject:
         st = entry.stat(follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
             kind = SYMLINK
@@ -137,14 +144,16 @@ class VideoBucket(ConfigurableResource):
             kind = FILE
         else:
             kind = OTHER
-        return BucketObject(_safe_text(key), kind, st.st_size if kind == FILE else 0, f"{st.st_size}:{st.st_mtime_ns}")
+        settled = kind == FILE and st.st_mtime <= settled_before
+        return BucketObject(_safe_text(key), kind, st.st_size if kind == FILE else 0, f"{st.st_size}:{st.st_mtime_ns}", settled)
 
     def _list_local(self, root: Path) -> list[BucketObject]:
         objects = []
+        settled_before = time.time() - self.settle_s
 
         def add(entry: os.DirEntry, key: str) -> None:
             try:
-                objects.append(self._entry(entry, key))
+                objects.append(self._entry(entry, key, settled_before))
             except FileNotFoundError:
                 pass  # removed while we listed: not an object any more
 

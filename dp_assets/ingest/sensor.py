@@ -1,7 +1,8 @@
 """The bucket sensor: each new or changed video in the bucket becomes one catalog entry and one
 partition, and is processed by exactly one ``process_video`` run, never two. A tick decides at most
-``max_objects_per_tick`` objects that an earlier tick saw unchanged, and says what it did in its
-log and skip reason.
+``max_objects_per_tick`` objects that are complete (a remote object, or a local file not modified
+for ``settle_s``: ``BucketObject.settled``) or that an earlier tick saw unchanged, and says what
+it did in its log and skip reason.
 
 Videos decided in one tick share runs: their partitions are added in one call, so they are
 contiguous, and each run takes a range of them (at most ``DP_BATCH_MAX_VIDEOS``, and split so
@@ -176,26 +177,30 @@ class BucketTick:
             self.ledger.update(row.key, decided_seq=self.seq)
 
     def _observe(self, objects: list[BucketObject], known: dict[str, LedgerRow]) -> list[BucketObject]:
-        """Record new or changed objects as pending; return those seen unchanged by an earlier tick."""
+        """Record new or changed objects as pending; return those that are stable: seen unchanged
+        by an earlier tick, or settled when listed (``BucketObject.settled``)."""
         stable = []
         for obj in sorted(objects, key=lambda o: o.key):
             row = known.get(obj.key)
             if row is not None and row.identity == obj.identity:
-                if row.state == PENDING and row.seen_seq < self.seq:
+                if row.state == PENDING and (row.seen_seq < self.seq or obj.settled):
                     stable.append(obj)
                 elif row.state == PENDING:
                     self.note.counts["waiting"] += 1
                 else:
                     self.note.counts["unchanged"] += 1
                 continue
-            if row is not None and row.state != PENDING:
-                self.note("changed", f"{obj.key}: changed since it was {row.state} ({row.identity} -> {obj.identity}); waiting one tick for it to be stable")
-            elif row is not None:
-                self.note("growing", f"{obj.key}: still changing ({row.identity} -> {obj.identity}); waiting until a tick sees it unchanged")
-            else:
-                self.note("new", f"{obj.key}: new; waiting one tick for it to be stable")
-            self.note.counts["waiting"] += 1
             self.ledger.stage(LedgerRow(obj.key, obj.identity, PENDING, seen_seq=self.seq))
+            if row is not None and row.state != PENDING:
+                self.note("changed", f"{obj.key}: changed since it was {row.state} ({row.identity} -> {obj.identity})" + ("" if obj.settled else "; waiting one tick for it to be stable"))
+            elif row is not None and not obj.settled:
+                self.note("growing", f"{obj.key}: still changing ({row.identity} -> {obj.identity}); waiting until a tick sees it unchanged")
+            elif not obj.settled:
+                self.note("new", f"{obj.key}: new; waiting one tick for it to be stable")
+            if obj.settled:
+                stable.append(obj)  # complete when listed: decided in this tick
+            else:
+                self.note.counts["waiting"] += 1
         return stable
 
     def _take(self, obj: BucketObject) -> bool:

@@ -81,6 +81,10 @@ def harness_factory(tmp_path):
     def make(bucket: VideoBucket | None = None, database_url: str | None = None, **bucket_options) -> Harness:
         root = tmp_path / "bucket"
         root.mkdir(exist_ok=True)
+        # A file these tests write is listed within milliseconds; an hour's settling time keeps
+        # "a fresh local file waits for a second tick" true however slow the machine is
+        # (test_bucket_sensor.py tests the settled case with its own setting).
+        bucket_options.setdefault("settle_s", 3600.0)
         bucket = bucket or VideoBucket(url=str(root), cache_dir=str(tmp_path / "cache"), **bucket_options)
         catalog = VideoCatalog(database_url=database_url or f"sqlite:///{tmp_path / 'dp.db'}")
         context = dg.instance_for_test()

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def test_restart_with_the_stored_cursor_requests_nothing_again(harness, media):
     harness.tick()
     assert harness.requested(harness.tick()).keys() == {"yt/park"}
     # A restarted daemon: a fresh resource object and sensor context, the cursor from storage.
-    restarted = harness.tick(bucket=VideoBucket(url=harness.bucket.url, cache_dir=harness.bucket.cache_dir))
+    restarted = harness.tick(bucket=VideoBucket(url=harness.bucket.url, cache_dir=harness.bucket.cache_dir, settle_s=harness.bucket.settle_s))
     assert not restarted.run_requests and "1 already decided" in restarted.skip_message
 
 
@@ -119,6 +120,24 @@ def test_a_file_still_being_written_waits_until_a_tick_sees_it_unchanged(harness
     assert not harness.tick().run_requests, "it grew again: one more tick"
     assert harness.requested(harness.tick()).keys() == {"yt/upload"}
     assert target.stat().st_size == len(data)
+
+
+def test_a_local_file_quiet_for_the_settling_time_is_taken_on_first_sight(harness_factory, media):
+    harness = harness_factory(settle_s=2.0)
+    settled = put(harness, "yt/settled.mp4", media(PARK))
+    old = time.time() - 2.5
+    os.utime(settled, (old, old))  # last written 2.5 s ago: complete
+    fresh = put(harness, "yt/fresh.mp4", media(CARPHONE))
+    soon = time.time() + 60
+    os.utime(fresh, (soon, soon))  # younger than the settling time however slow this machine is
+    first = harness.tick()
+    assert harness.requested(first).keys() == {"yt/settled"}
+    assert harness.requested(harness.tick()).keys() == {"yt/fresh"}
+    assert not harness.tick().run_requests
+    # Rewritten long ago (a restored backup): its new identity is settled too, decided at once.
+    settled.write_bytes(media(CARPHONE).read_bytes())
+    os.utime(settled, (old - 10, old - 10))
+    assert harness.requested(harness.tick()).keys() == {"yt/settled"}
 
 
 def test_every_bad_input_gets_a_logged_reason_and_the_good_ones_still_run(harness, media, tmp_path, sensor_log):

@@ -49,6 +49,7 @@ VALUES = {
     "DP_BUCKET_MAX_OBJECTS_PER_TICK": "5",
     "DP_BUCKET_MAX_BYTES_PER_TICK": "1024",
     "DP_BUCKET_SENSOR_INTERVAL_S": "7",
+    "DP_BUCKET_SETTLE_S": "0.5",
     "DP_EXECUTOR": "celery",
     "DP_CELERY_BROKER_URL": "amqp://dp:pw@mq:5672/dp",
     "DP_CELERY_BACKEND_URL": "redis://:pw@redis:6379/0",
@@ -80,6 +81,7 @@ EXPECTED = {
     "bucket_max_objects_per_tick": 5,
     "bucket_max_bytes_per_tick": 1024,
     "bucket_sensor_interval_s": 7,
+    "bucket_settle_s": 0.5,
     "executor": "celery",
     "shared_home": True,
 }
@@ -118,6 +120,7 @@ def test_defaults(clean_env, tmp_path):
     assert settings.bucket_max_objects_per_tick == 1000
     assert settings.bucket_max_bytes_per_tick == 1 << 30
     assert settings.bucket_sensor_interval_s == 30
+    assert settings.bucket_settle_s == 2.0
 
 
 def test_derived_defaults_follow_dp_home_and_the_instance():
@@ -151,6 +154,7 @@ def test_an_empty_variable_counts_as_unset():
         ({"DP_GPU_MAX_CONCURRENT": "0"}, "DP_GPU_MAX_CONCURRENT='0': Input should be auto or a positive integer"),
         ({"DP_INSTANCE": "mysql"}, "DP_INSTANCE='mysql': Input should be one of sqlite, postgres"),
         ({"DP_BUCKET_SENSOR_INTERVAL_S": "-1"}, "DP_BUCKET_SENSOR_INTERVAL_S='-1': Input should be greater than 0"),
+        ({"DP_BUCKET_SETTLE_S": "-1"}, "DP_BUCKET_SETTLE_S='-1': Input should be greater than or equal to 0"),
         ({"DP_INSTANCE": "postgres"}, "DAGSTER_PG_URL must be set with DP_INSTANCE=postgres"),
     ],
 )
