@@ -1,6 +1,7 @@
 """``dp doctor``: what crashes and interrupted writes left behind, and (``--repair``) fixing it.
 
-Looked for: unfinished runs of this host whose process is gone; GPU slots and their holders;
+Looked for: an instance file (``dagster.yaml``) that differs from this version's template;
+unfinished runs of this host whose process is gone; GPU slots and their holders;
 Dagster pool slots kept by finished runs; staging folders and temporary files of interrupted
 writes; artifact folders of videos the catalog does not know; index rows whose artifacts or
 manifest are gone. Nothing a live process owns is touched: a video being computed (its lock is
@@ -79,7 +80,26 @@ class Doctor:
 
     # -- looking ----------------------------------------------------------------------------------
     def examine(self) -> list[Finding]:
-        return [*self._runs(), *self._gpu_slots(), *self._pool_slots(), *self._leftovers(), *self._orphans(), *self._dangling_rows()]
+        return [
+            *self._instance_file(),
+            *self._runs(),
+            *self._gpu_slots(),
+            *self._pool_slots(),
+            *self._leftovers(),
+            *self._orphans(),
+            *self._dangling_rows(),
+        ]
+
+    def _instance_file(self) -> list[Finding]:
+        from dp_resources.settings import INSTANCE_TEMPLATES, current_settings, instance_yaml_state
+
+        settings = current_settings()
+        template = INSTANCE_TEMPLATES[settings.instance]
+        if instance_yaml_state(template, settings.dagster_home) != "edited":
+            return []
+        # within the 70 characters the report shows
+        detail = "not this version's template: `dp migrate` replaces it, keeps a copy"
+        return [Finding("instance file", str(settings.dagster_home / "dagster.yaml"), detail, "")]
 
     def _runs(self) -> list[Finding]:
         found = []

@@ -16,8 +16,10 @@ without loading Dagster.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Callable, get_args
@@ -357,15 +359,54 @@ def ensure_dagster_home() -> Path:
     """Point ``DAGSTER_HOME`` at a folder holding an instance ``dagster.yaml``.
 
     ``DP_INSTANCE`` chooses the template on first use: ``sqlite`` (default, embedded) or
-    ``postgres`` (``deploy/dagster-postgres.yaml``, connection from ``DAGSTER_PG_URL``).
+    ``postgres`` (``deploy/dagster-postgres.yaml``, connection from ``DAGSTER_PG_URL``). A file
+    that DataProcessor installed from an older template and nobody edited since is brought up to
+    this version's template (the warm workers, the queue's period, run monitoring live there);
+    an edited one is the user's and stays as it is (``dp doctor`` reports it, ``dp migrate``
+    replaces it and keeps a copy).
     """
     settings = current_settings()
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        install_instance_yaml(INSTANCE_TEMPLATES[settings.instance], home)
+    template = INSTANCE_TEMPLATES[settings.instance]
+    state = instance_yaml_state(template, home)
+    if state == "missing":
+        install_instance_yaml(template, home)
+    elif state == "outdated":
+        install_instance_yaml(template, home)
+        print(f"dp: updated {home / 'dagster.yaml'} to this version's instance template {template.name} (it had not been edited)", file=sys.stderr)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+# The sha256 of dagster.yaml as DataProcessor last wrote it: a file that still has it was not
+# edited, so a newer template may replace it.
+INSTALLED_RECORD = ".dagster.yaml.installed"
+
+
+def _rendered(template: Path, home: Path) -> str:
+    return template.read_text().replace("${DAGSTER_HOME}", str(home.resolve()))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def instance_yaml_state(template: Path, home: Path) -> str:
+    """``current`` (this version's template), ``missing``, ``outdated`` (an older template that
+    nobody edited), or ``edited`` (changed by hand, or installed before DataProcessor recorded
+    what it wrote)."""
+    try:
+        text = (home / "dagster.yaml").read_text()
+    except FileNotFoundError:
+        return "missing"
+    if text == _rendered(template, home):
+        return "current"
+    try:
+        recorded = (home / INSTALLED_RECORD).read_text().strip()
+    except FileNotFoundError:
+        return "edited"
+    return "outdated" if recorded == _sha256(text) else "edited"
 
 
 def install_instance_yaml(template: Path, home: Path) -> Path:
@@ -376,9 +417,11 @@ def install_instance_yaml(template: Path, home: Path) -> Path:
     """
     home.mkdir(parents=True, exist_ok=True)
     instance_yaml = home / "dagster.yaml"
-    tmp = instance_yaml.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(template.read_text().replace("${DAGSTER_HOME}", str(home.resolve())))
-    os.replace(tmp, instance_yaml)  # a concurrent dp never reads a half-written file
+    text = _rendered(template, home)
+    for path, content in ((home / INSTALLED_RECORD, _sha256(text) + "\n"), (instance_yaml, text)):
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(content)
+        os.replace(tmp, path)  # a concurrent dp never reads a half-written file
     return instance_yaml
 
 

@@ -69,3 +69,36 @@ def test_doctor_finds_and_repairs_what_crashes_left(tmp_path, media):
     # the repaired home still serves and computes
     again = dp(home, "process", str(media("park_0p55s.mp4")), "--video-id", "a", "--profile", "skeleton")
     assert again.returncode == 0 and "image_stats" in again.stdout
+
+
+def test_an_instance_file_from_an_older_template_is_updated_unless_edited(tmp_path):
+    """Warm workers, the queue's period and run monitoring live in dagster.yaml: a home made by
+    an older version gets this version's file when nobody edited it, and otherwise is told how."""
+    from dp_resources.settings import PROJECT_DIR, install_instance_yaml
+
+    home = tmp_path / "home"
+    dagster_home = home / "dagster"
+    template = (PROJECT_DIR / "dagster.yaml").read_text()
+    older = tmp_path / "older.yaml"
+    older.write_text(template.replace("dequeue_interval_s: 0.5", "dequeue_interval_s: 1.0"))
+    assert older.read_text() != template
+
+    install_instance_yaml(older, dagster_home)  # what an older version installed, untouched since
+    first = dp(home, "doctor")  # any command that opens the instance
+    assert first.returncode == 0 and first.stdout.strip() == "dp doctor: nothing to report", first.stdout + first.stderr
+    assert f"dp: updated {dagster_home / 'dagster.yaml'} to this version's instance template dagster.yaml" in first.stderr
+    assert "dequeue_interval_s: 0.5" in (dagster_home / "dagster.yaml").read_text()
+    assert "dp: updated" not in dp(home, "doctor").stderr  # once
+
+    edited = (dagster_home / "dagster.yaml").read_text().replace("dequeue_interval_s: 0.5", "dequeue_interval_s: 2.0")
+    (dagster_home / "dagster.yaml").write_text(edited)  # the user's own setting
+    assert (dagster_home / "dagster.yaml").read_text() == edited, "an edited instance file is never replaced silently"
+    report = dp(home, "doctor")
+    assert "instance file" in report.stdout and "`dp migrate` replaces it, keeps a copy" in report.stdout, report.stdout
+
+    migrated = dp(home, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    (kept,) = dagster_home.glob("dagster.yaml.*.bak")
+    assert kept.read_text() == edited and f"the previous file is {kept}" in migrated.stdout
+    assert "dequeue_interval_s: 0.5" in (dagster_home / "dagster.yaml").read_text()
+    assert "instance file" not in dp(home, "doctor").stdout

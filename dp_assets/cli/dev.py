@@ -1,6 +1,8 @@
 """``dp dev``: the Dagster UI and daemon (``dagster dev``) on this deployment's instance;
 ``dp daemon``: the daemon alone (sensors, schedules, the run queue and its warm workers);
-``dp migrate``: bring a DP_HOME made by an earlier version up to date.
+``dp migrate``: bring a DP_HOME made by an earlier version up to date (its databases, its
+partitions, and its instance file: an edited or unrecorded ``dagster.yaml`` is replaced by this
+version's template, the old one kept beside it).
 
 Each first opens the instance under DataProcessor's init lock, so its storage is created once
 even when several processes start on a fresh home at the same moment (Dagster's own start-up
@@ -44,10 +46,28 @@ def _open_and_sync():
     return instance, added
 
 
+def _replace_instance_yaml() -> None:
+    """This version's instance template in place of an edited (or unrecorded) ``dagster.yaml``,
+    the old file kept next to it."""
+    import time
+
+    from dp_resources.settings import INSTANCE_TEMPLATES, current_settings, install_instance_yaml, instance_yaml_state
+
+    settings = current_settings()
+    template, home = INSTANCE_TEMPLATES[settings.instance], settings.dagster_home
+    if instance_yaml_state(template, home) != "edited":
+        return
+    kept = home / f"dagster.yaml.{time.strftime('%Y%m%d-%H%M%S')}.bak"
+    os.replace(home / "dagster.yaml", kept)
+    install_instance_yaml(template, home)
+    print(f"dp: {home / 'dagster.yaml'} is now this version's template {template.name}; the previous file is {kept}")
+
+
 def run_migrate(args: argparse.Namespace) -> int:
     from dp_assets.partitions import sync_video_partitions
     from dp_resources.video_catalog import VideoCatalog
 
+    _replace_instance_yaml()
     instance, added = _open_and_sync()
     with instance:
         added += sync_video_partitions(instance, VideoCatalog(), force=True)
