@@ -31,6 +31,9 @@ from dp_resources.settings import Settings
 log = logging.getLogger("dataprocessor.serve")
 
 
+_REQUEST_TIMEOUT_S = 10.0
+
+
 class ServerRunning(RuntimeError):
     """Another ``dp serve`` already answers on this DP_HOME's socket."""
 
@@ -183,6 +186,8 @@ class ResidentServer:
                 conn, _ = self._listener.accept()
             except OSError:
                 return  # closed: the server stops
+            # A connection that sends no request in time (not a dp client) is dropped, not waited for.
+            conn.settimeout(_REQUEST_TIMEOUT_S)
             channel = Channel(conn)
             if self.busy or not self._pending.empty():
                 try:
@@ -229,16 +234,20 @@ class ResidentServer:
             request = channel.receive()
             if request is None:
                 return
+            channel.sock.settimeout(None)  # the request computes as long as it takes
             refusal = self._refusal(request)
             if refusal is not None:
                 channel.send({"event": "refused", "reason": refusal})
                 return
             try:
                 profile = load_profile(request["profile"], runtime=gpu_from_env().runtime())
-            except (ProfileError, RuntimeError, ValueError) as exc:
+                requests = [(Path(path), VideoKey(platform, video)) for path, platform, video in request["requests"]]
+            except (ProfileError, RuntimeError, ValueError) as exc:  # InvalidIdError is a ValueError
                 channel.send({"event": "error", "message": str(exc)})
                 return
-            requests = [(Path(path), VideoKey(platform, video)) for path, platform, video in request["requests"]]
+            except (KeyError, TypeError) as exc:
+                channel.send({"event": "error", "message": f"dp serve: malformed request ({type(exc).__name__}: {exc})"})
+                return
             channel.send({"event": "accepted", "pid": os.getpid()})
             log.info("computing %d video(s) with profile %s", len(requests), profile.name)
             STOP.clear()
@@ -270,7 +279,7 @@ class ResidentServer:
                     "model_loads": {name: count for (name, _, _), count in MODELS.loads.items()},
                 }
             )
-        except OSError:
+        except (OSError, ValueError):  # gone, silent past the timeout, or not speaking the protocol
             log.info("a client went away before its answer")
         finally:
             answered.set()

@@ -196,3 +196,28 @@ def test_a_server_whose_code_changed_refuses_and_stops(tmp_path, monkeypatch):
     server.code = "the fingerprint of an older checkout"
     assert "runs code older than this checkout and stops" in server._refusal(request)
     assert server.stopping
+
+
+def test_a_silent_or_malformed_connection_does_not_stop_the_server(tmp_path, media, serve):
+    import json
+    import socket
+
+    from dp_assets.resident.protocol import settings_digests
+    from dp_resources.settings import Settings
+
+    home = tmp_path / "home"
+    server = serve(home, "skeleton")
+    silent = socket.socket(socket.AF_UNIX)
+    silent.connect(str(home / "serve.sock"))  # connects and says nothing
+    malformed = socket.socket(socket.AF_UNIX)
+    malformed.connect(str(home / "serve.sock"))
+    # the server's own settings, so that it gets past the settings check to the missing fields
+    digests = settings_digests(Settings.from_env(env_for(home)))
+    malformed.sendall(json.dumps({"op": "process", "settings": digests}).encode() + b"\n")
+    proc = dp(home, "process", str(media("park_0p55s.mp4")), "--profile", "skeleton")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    assert f"computed by dp serve (pid {server.pid})" in out.splitlines()[0]
+    assert "busy with" in err  # it waited for the two connections before it
+    silent.close()
+    malformed.close()
