@@ -221,3 +221,31 @@ def test_a_silent_or_malformed_connection_does_not_stop_the_server(tmp_path, med
     assert "busy with" in err  # it waited for the two connections before it
     silent.close()
     malformed.close()
+
+
+def test_a_server_killed_mid_request_is_named_and_the_next_command_recovers(tmp_path, media, serve):
+    home = tmp_path / "home"
+    profile = tmp_path / "naps.yaml"
+    profile.write_text(NAPS_PROFILE)
+    server = serve(home, str(profile))
+    clip = str(media("park_0p55s.mp4"))
+    proc = dp(home, "process", clip, "--profile", str(profile))
+    napping = home / "artifacts" / "local" / "park_0p55s" / "naps_on_gpu"
+    deadline = time.monotonic() + 120
+    while not (napping.is_dir() and list(napping.glob(".*.staging"))):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    server.stop(signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert f"dp: error: dp serve (pid {server.pid}) stopped before it answered" in err and "Traceback" not in out + err
+
+    # No server now (its socket file is left behind): the command computes itself, after marking
+    # the dead server's run failed.
+    again = dp(home, "process", clip, "--profile", str(profile))
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, out + err
+    assert "computed by dp serve" not in out
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        statuses = sorted(run.status.value for run in instance.get_runs())
+    assert statuses == ["FAILURE", "SUCCESS"]
