@@ -6,21 +6,19 @@ after the component that is computing.
 """
 
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from dp_assets.cli.process import expand
 from dp_assets.profiles import load_profile
 from dp_assets.runner import Processor
 from dp_resources.ids import VideoKey
 from dp_resources.models import MODELS
+from tests.faults.processes import interrupt_during
 from tests.pipeline_helpers import Pipeline
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -135,16 +133,6 @@ def test_ctrl_c_stops_after_the_current_component_and_says_what_finished(tmp_pat
     )
     home = tmp_path / "home"
     proc = dp(home, "process", str(media("park_0p55s.mp4")), str(media("carphone_qcif_face_noaudio.mp4")), "--profile", str(profile))
-    napping = home / "artifacts" / "local" / "park_0p55s" / "naps_on_gpu"
-    deadline = time.monotonic() + 120
-    while not (napping.is_dir() and list(napping.glob(".*.staging"))):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out + err
-    assert "stopping after the current component" in err and "Traceback" not in out + err
-    assert [p.name for p in napping.iterdir() if not p.name.startswith(".")], "the component that was computing finished and was kept"
-    assert "stopped: interrupted (Ctrl-C)" in out
+    out = interrupt_during(home, "park_0p55s", "naps_on_gpu", proc)
     assert "local/carphone_qcif_face_noaudio" in out  # reported as not run
     assert not (home / "artifacts" / "local" / "carphone_qcif_face_noaudio" / "naps_on_gpu").exists()

@@ -1,8 +1,10 @@
 """``dp`` started as a user starts it, on a home of its own, for the fault tests that interrupt it."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -33,3 +35,26 @@ def profile(tmp_path: Path, name: str) -> str:
     path = tmp_path / f"{name}.yaml"
     path.write_text(PROFILE.format(name=name))
     return str(path)
+
+
+def wait_for_staging(home: Path, video: str, component: str, proc: subprocess.Popen) -> None:
+    folder = home / "artifacts" / "local" / video / component
+    deadline = time.monotonic() + 120
+    while not (folder.is_dir() and any(folder.glob(".*.staging"))):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the component never started"
+        time.sleep(0.2)
+
+
+def interrupt_during(home: Path, video: str, component: str, proc: subprocess.Popen) -> str:
+    """Ctrl-C while ``component`` computes ``video``; asserts that the process stopped as a user
+    is promised (exit 130, the component finished and kept, what finished said); its stdout."""
+    wait_for_staging(home, video, component, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "stopping after the current component" in err and "Traceback" not in out + err
+    folder = home / "artifacts" / "local" / video / component
+    assert [p.name for p in folder.iterdir() if not p.name.startswith(".")], "the component that was computing finished and was kept"
+    assert "stopped: interrupted (Ctrl-C)" in out
+    return out

@@ -11,19 +11,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.faults.processes import PROJECT, dp, env_for, profile
+from tests.faults.processes import PROJECT, dp, env_for, profile, wait_for_staging
 
 # What the issue allows between the signal and the end of the process.
 WITHIN_S = 20
-
-
-def wait_for_staging(home: Path, video: str, component: str, proc: subprocess.Popen) -> None:
-    folder = home / "artifacts" / "local" / video / component
-    deadline = time.monotonic() + 120
-    while not (folder.is_dir() and any(folder.glob(".*.staging"))):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the component never started"
-        time.sleep(0.2)
 
 
 def runs(home: Path) -> list[dg.DagsterRun]:

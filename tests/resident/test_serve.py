@@ -13,6 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tests.faults.processes import interrupt_during, wait_for_staging
+
 PROJECT = Path(__file__).resolve().parents[2]
 MODELS_PROFILE = (
     "name: models\nsampling: {version: '1', fps: 1.0, max_frames: 20, max_side: 320}\n"
@@ -129,17 +131,7 @@ def test_ctrl_c_in_a_client_stops_its_request_and_the_server_goes_on(tmp_path, m
     profile.write_text(NAPS_PROFILE)
     server = serve(home, str(profile))
     proc = dp(home, "process", str(media("park_0p55s.mp4")), str(media("carphone_qcif_face_noaudio.mp4")), "--profile", str(profile))
-    napping = home / "artifacts" / "local" / "park_0p55s" / "naps_on_gpu"
-    deadline = time.monotonic() + 120
-    while not (napping.is_dir() and list(napping.glob(".*.staging"))):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out + err
-    assert "stopping after the current component" in err and "Traceback" not in out + err
-    assert [p.name for p in napping.iterdir() if not p.name.startswith(".")], "the component that was computing finished and was kept"
-    assert "stopped: interrupted (Ctrl-C)" in out
+    interrupt_during(home, "park_0p55s", "naps_on_gpu", proc)  # as without a server
     assert not (home / "artifacts" / "local" / "carphone_qcif_face_noaudio" / "naps_on_gpu").exists()
 
     again = dp(home, "process", str(media("carphone_qcif_face_noaudio.mp4")), "--profile", str(profile))
@@ -230,11 +222,7 @@ def test_a_server_killed_mid_request_is_named_and_the_next_command_recovers(tmp_
     server = serve(home, str(profile))
     clip = str(media("park_0p55s.mp4"))
     proc = dp(home, "process", clip, "--profile", str(profile))
-    napping = home / "artifacts" / "local" / "park_0p55s" / "naps_on_gpu"
-    deadline = time.monotonic() + 120
-    while not (napping.is_dir() and list(napping.glob(".*.staging"))):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
+    wait_for_staging(home, "park_0p55s", "naps_on_gpu", proc)
     server.stop(signal.SIGKILL)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
