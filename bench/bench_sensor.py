@@ -77,7 +77,9 @@ def run(name: str, count: int, cap: int, admin_url: str) -> None:
         tmp = Path(tmp_name)
         fill_bucket(tmp / "bucket", count)
         with backend(name, tmp, admin_url) as (instance, database_url):
-            bucket = VideoBucket(url=str(tmp / "bucket"), cache_dir=str(tmp / "cache"), max_objects_per_tick=cap)
+            # Fresh uploads: every object is observed by one tick and decided by later ones (a
+            # settled object, DP_BUCKET_SETTLE_S, skips the observation tick).
+            bucket = VideoBucket(url=str(tmp / "bucket"), cache_dir=str(tmp / "cache"), max_objects_per_tick=cap, settle_s=3600.0)
             catalog = VideoCatalog(database_url=database_url)
             store = ArtifactStore(root=str(tmp / "artifacts"), frames_root=str(tmp / "frames"))
             defs = build_definitions(load_profile("skeleton"), store=store, catalog=catalog, bucket=bucket)
