@@ -3,6 +3,7 @@ process owns."""
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,21 @@ def test_an_instance_file_from_an_older_template_is_updated_unless_edited(tmp_pa
     edited = (dagster_home / "dagster.yaml").read_text().replace("dequeue_interval_s: 0.5", "dequeue_interval_s: 2.0")
     (dagster_home / "dagster.yaml").write_text(edited)  # the user's own setting
     assert (dagster_home / "dagster.yaml").read_text() == edited, "an edited instance file is never replaced silently"
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "dp_assets.cli", "daemon", "--profile", "skeleton"],
+        cwd=PROJECT,
+        env={**{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}, "DP_HOME": str(home), "PYTHONWARNINGS": "ignore"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        note = daemon.stderr.readline()  # the daemon starts on that file, and says so first
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.communicate(timeout=60)
+    assert "is not this version's instance template" in note and "`dp migrate` replaces it" in note, note
     report = dp(home, "doctor")
     assert "instance file" in report.stdout and "`dp migrate` replaces it, keeps a copy" in report.stdout, report.stdout
 

@@ -75,9 +75,25 @@ def run_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_if_not_current_instance_yaml() -> None:
+    """The daemon and the UI run what dagster.yaml says (the warm workers, the queue): one line
+    when it is not this version's template, which ``dp migrate`` would install."""
+    from dp_resources.settings import INSTANCE_TEMPLATES, current_settings, instance_yaml_state
+
+    settings = current_settings()
+    if instance_yaml_state(INSTANCE_TEMPLATES[settings.instance], settings.dagster_home) == "edited":
+        print(
+            f"dp: note: {settings.dagster_home / 'dagster.yaml'} is not this version's instance template (edited, or from an "
+            "older version); `dp migrate` replaces it, keeping a copy",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _exec(program: str, *arguments: str, profile: str) -> int:
     """Replace this process by a Dagster program on the opened, up-to-date instance."""
     instance, _ = _open_and_sync()
+    _warn_if_not_current_instance_yaml()
     instance.dispose()
     ensure_dagster_home()
     # A shell starts background jobs with SIGINT ignored, and an ignored signal survives exec:
