@@ -159,6 +159,22 @@ def served(clips: list[Path], profile: str, home: Path, workers: int) -> tuple[f
         log.close()
 
 
+def start_daemon(env: dict[str, str], log, dagster_home: Path, workers: int) -> subprocess.Popen:
+    """The real ``dagster-daemon`` on ``env``'s instance, returned once ``workers`` warm workers
+    are ready (models loaded), as in a deployment that runs all day."""
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(PROJECT / "workspace.yaml")],
+        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 600
+    while sum("ready in" in p.read_text(errors="replace") for p in (dagster_home / "workers").glob("*.log")) < workers:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            sys.exit(f"the daemon's workers never got ready; see {log.name}")
+        time.sleep(0.5)
+    return proc
+
+
 def daemon(clips: list[Path], profile: str, home: Path, workers: int) -> tuple[float, float, float, int]:
     import dagster as dg
 
@@ -168,16 +184,9 @@ def daemon(clips: list[Path], profile: str, home: Path, workers: int) -> tuple[f
     install_instance_yaml(PROJECT / "dagster.yaml", dagster_home)
     env = {**env_for(home, profile, workers), "DAGSTER_HOME": str(dagster_home), "DP_BUCKET_URL": str(bucket), "DP_BUCKET_SENSOR_INTERVAL_S": "1"}
     log = open(home / "daemon.log", "wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(PROJECT / "workspace.yaml")],
-        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    proc = start_daemon(env, log, dagster_home, workers)
     try:
         deadline = time.monotonic() + 600
-        while sum("ready in" in p.read_text(errors="replace") for p in (dagster_home / "workers").glob("*.log")) < workers:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"the daemon's workers never got ready; see {home / 'daemon.log'}")
-            time.sleep(0.5)
         sampler = PeakRss(lambda: [c.pid for c in psutil.Process(proc.pid).children() if "dp_assets.workers.worker" in " ".join(c.cmdline())])
         sampler.start()
         dropped = time.time()

@@ -17,7 +17,6 @@ import random
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,8 +24,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from dp_assets import run_tags
-from dp_resources.settings import install_instance_yaml
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.bench_backlog import start_daemon  # noqa: E402  (the same daemon start)
+from dp_assets import run_tags  # noqa: E402
+from dp_resources.settings import install_instance_yaml  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 CLIP = PROJECT.parent / "shared" / "media" / "park_0p55s.mp4"
@@ -48,16 +49,9 @@ def measure(settle_s: str, drops: int, tmp: Path) -> list[float]:
         "PYTHONWARNINGS": "ignore",
     }
     log = open(tmp / "daemon.log", "wb")
-    daemon = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(PROJECT / "workspace.yaml")],
-        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    daemon = start_daemon(env, log, dagster_home, workers=1)
     try:
         deadline = time.monotonic() + 300
-        while not any("ready in" in p.read_text(errors="replace") for p in (dagster_home / "workers").glob("*.log")):
-            if daemon.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"the daemon's worker never got ready; see {tmp / 'daemon.log'}")
-            time.sleep(0.5)
         time.sleep(8)  # the sensor's first ticks, on an empty bucket
         instance = dg.DagsterInstance.from_config(str(dagster_home))
         latencies = []
