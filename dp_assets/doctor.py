@@ -91,11 +91,10 @@ class Doctor:
         ]
 
     def _instance_file(self) -> list[Finding]:
-        from dp_resources.settings import INSTANCE_TEMPLATES, current_settings, instance_yaml_state
+        from dp_resources.settings import current_settings, instance_yaml_state
 
         settings = current_settings()
-        template = INSTANCE_TEMPLATES[settings.instance]
-        if instance_yaml_state(template, settings.dagster_home) != "edited":
+        if instance_yaml_state(settings) != "edited":
             return []
         # within the 70 characters the report shows
         detail = "not this version's template: `dp migrate` replaces it, keeps a copy"

@@ -369,7 +369,7 @@ def ensure_dagster_home() -> Path:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     template = INSTANCE_TEMPLATES[settings.instance]
-    state = instance_yaml_state(template, home)
+    state = instance_yaml_state(settings)
     if state == "missing":
         install_instance_yaml(template, home)
     elif state == "outdated":
@@ -392,10 +392,11 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def instance_yaml_state(template: Path, home: Path) -> str:
-    """``current`` (this version's template), ``missing``, ``outdated`` (an older template that
-    nobody edited), or ``edited`` (changed by hand, or installed before DataProcessor recorded
-    what it wrote)."""
+def instance_yaml_state(settings: Settings) -> str:
+    """What the deployment's ``$DAGSTER_HOME/dagster.yaml`` is against its ``DP_INSTANCE``
+    template: ``current``, ``missing``, ``outdated`` (an older template that nobody edited), or
+    ``edited`` (changed by hand, or installed before DataProcessor recorded what it wrote)."""
+    template, home = INSTANCE_TEMPLATES[settings.instance], settings.dagster_home
     try:
         text = (home / "dagster.yaml").read_text()
     except FileNotFoundError:

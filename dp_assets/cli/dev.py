@@ -54,9 +54,9 @@ def _replace_instance_yaml() -> None:
     from dp_resources.settings import INSTANCE_TEMPLATES, current_settings, install_instance_yaml, instance_yaml_state
 
     settings = current_settings()
-    template, home = INSTANCE_TEMPLATES[settings.instance], settings.dagster_home
-    if instance_yaml_state(template, home) != "edited":
+    if instance_yaml_state(settings) != "edited":
         return
+    template, home = INSTANCE_TEMPLATES[settings.instance], settings.dagster_home
     kept = home / f"dagster.yaml.{time.strftime('%Y%m%d-%H%M%S')}.bak"
     os.replace(home / "dagster.yaml", kept)
     install_instance_yaml(template, home)
@@ -78,10 +78,10 @@ def run_migrate(args: argparse.Namespace) -> int:
 def _warn_if_not_current_instance_yaml() -> None:
     """The daemon and the UI run what dagster.yaml says (the warm workers, the queue): one line
     when it is not this version's template, which ``dp migrate`` would install."""
-    from dp_resources.settings import INSTANCE_TEMPLATES, current_settings, instance_yaml_state
+    from dp_resources.settings import current_settings, instance_yaml_state
 
     settings = current_settings()
-    if instance_yaml_state(INSTANCE_TEMPLATES[settings.instance], settings.dagster_home) == "edited":
+    if instance_yaml_state(settings) == "edited":
         print(
             f"dp: note: {settings.dagster_home / 'dagster.yaml'} is not this version's instance template (edited, or from an "
             "older version); `dp migrate` replaces it, keeping a copy",

@@ -208,13 +208,13 @@ def describe(video: VideoKey, manifest) -> str:
     return f"{state:<7} {str(video):<40} {detail}"
 
 
-def _summary(results: dict, bad: list[tuple[str, str]], wall: float, interrupted: str | None, where: str = "this process") -> str:
+def _summary(results: dict, bad: list[tuple[str, str]], wall: float, interrupted: str | None, server: str | None = None) -> str:
     states = [_state(m) for m in results.values()]
     counts = {name: states.count(name) for name in ("ok", "partial", "FAILED", "cached")}
     rate = len(results) * 3600 / wall if wall > 0 else 0
     lines = [
         f"{len(results)} videos: {counts['ok']} ok, {counts['partial']} partial, {counts['FAILED']} failed, {counts['cached']} cached"
-        f" · {wall:.1f} s · {rate:.0f} videos/hour" + ("" if where == "this process" else f" · computed by {where}")
+        f" · {wall:.1f} s · {rate:.0f} videos/hour" + (f" · computed by {server}" if server else "")
     ]
     failed = [(video, m.run_error) for video, m in results.items() if _state(m) == "FAILED"]
     if failed:
@@ -264,7 +264,7 @@ def _stores():
 @dataclass
 class Computed:
     outcomes: list
-    where: str  # "in this process", or which dp serve
+    server: str | None = None  # the dp serve that computed them ("dp serve (pid N)"), None: this process
 
 
 def _compute(requests: list[tuple[Path, VideoKey]], profile, args, stores, progress) -> Computed:
@@ -300,7 +300,7 @@ def _compute(requests: list[tuple[Path, VideoKey]], profile, args, stores, progr
     # unless asked for here with --verbose.
     processor = Processor(profile, store=store, catalog=catalog, index=index, progress=progress, dagster_log_level="DEBUG" if args.verbose else "CRITICAL")
     with stop_after_current_component():
-        return Computed(processor.process(requests), "this process")
+        return Computed(processor.process(requests))
 
 
 def _one(request: tuple[Path, VideoKey], profile, args) -> int:
@@ -311,18 +311,18 @@ def _one(request: tuple[Path, VideoKey], profile, args) -> int:
     stores = store, catalog, index = _stores()
     with index.video_lock(video):
         outcome = serve_cached(path, video, profile, store, catalog, index)
-    where = None
+    server = None
     if outcome is None:
         # computed under the video's lock, which the processor takes again, with the cache
         # checked again under it: a request that computed this video meanwhile is reused
         computed = _compute([request], profile, args, stores, NO_PROGRESS)
         if not computed.outcomes:
             return fail(f"{STOP.reason}: {video} did not run", EXIT_INTERRUPTED)
-        outcome, where = computed.outcomes[0], computed.where
+        outcome, server = computed.outcomes[0], computed.server
     manifest = outcome.manifest
     origin = f"served from cache (run {outcome.run_id})" if outcome.served_from_cache else f"run {outcome.run_id}"
-    if where is not None and where != "this process":
-        origin += f" · computed by {where}"
+    if server is not None:
+        origin += f" · computed by {server}"
     print(f"video {video} · profile {manifest.profile} · {origin}")
     print(format_table(manifest))
     if manifest.partial_failures:
@@ -347,7 +347,7 @@ def _many(inputs: Inputs, profile, args) -> int:
         computed = _compute(inputs.videos, profile, args, stores, lines.progress)
     finally:
         lines.close()
-    print(_summary(lines.results, inputs.bad, time.perf_counter() - lines.start, STOP.reason, computed.where))
+    print(_summary(lines.results, inputs.bad, time.perf_counter() - lines.start, STOP.reason, computed.server))
     if STOP.requested:
         return EXIT_INTERRUPTED
     if inputs.bad:

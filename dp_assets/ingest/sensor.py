@@ -191,16 +191,17 @@ class BucketTick:
                     self.note.counts["unchanged"] += 1
                 continue
             self.ledger.stage(LedgerRow(obj.key, obj.identity, PENDING, seen_seq=self.seq))
+            waits = "" if obj.settled else "; waiting one tick for it to be stable"
             if row is not None and row.state != PENDING:
-                self.note("changed", f"{obj.key}: changed since it was {row.state} ({row.identity} -> {obj.identity})" + ("" if obj.settled else "; waiting one tick for it to be stable"))
-            elif row is not None and not obj.settled:
-                self.note("growing", f"{obj.key}: still changing ({row.identity} -> {obj.identity}); waiting until a tick sees it unchanged")
-            elif not obj.settled:
-                self.note("new", f"{obj.key}: new; waiting one tick for it to be stable")
+                self.note("changed", f"{obj.key}: changed since it was {row.state} ({row.identity} -> {obj.identity}){waits}")
             if obj.settled:
                 stable.append(obj)  # complete when listed: decided in this tick
-            else:
-                self.note.counts["waiting"] += 1
+                continue
+            self.note.counts["waiting"] += 1
+            if row is None:
+                self.note("new", f"{obj.key}: new{waits}")
+            elif row.state == PENDING:
+                self.note("growing", f"{obj.key}: still changing ({row.identity} -> {obj.identity}); waiting until a tick sees it unchanged")
         return stable
 
     def _take(self, obj: BucketObject) -> bool:

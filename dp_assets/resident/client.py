@@ -13,9 +13,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from dp_assets.manifest import Manifest
 from dp_assets.progress import STOP, VideoProgress
-from dp_assets.resident.protocol import Channel, settings_digests, socket_path
+from dp_assets.resident.protocol import Channel, read_finished, settings_digests, socket_path
 from dp_assets.serving import ProcessOutcome
 from dp_resources.ids import VideoKey
 from dp_resources.settings import Settings
@@ -89,26 +88,21 @@ def _absolute(profile: str) -> str:
 
 
 def _outcome(data: dict) -> ProcessOutcome:
-    return ProcessOutcome(
-        manifest=Manifest.model_validate(data["manifest"]),
-        manifest_path=Path(data["manifest_path"]),
-        run_id=data["run_id"],
-        served_from_cache=data["served_from_cache"],
-        evicted=tuple(VideoKey.parse(v) for v in data["evicted"]),
-    )
+    _, manifest, manifest_path, evicted = read_finished(data)
+    return ProcessOutcome(manifest, manifest_path, data["run_id"], served_from_cache=data["served_from_cache"], evicted=evicted)
 
 
 def _forward(progress: VideoProgress, event: str, message: dict) -> None:
-    video = VideoKey.parse(message.pop("video"))
+    if event == "video_finished":
+        progress.video_finished(*read_finished(message))
+        return
+    video = VideoKey.parse(message["video"])
     if event == "video_started":
         progress.video_started(video, message["components"])
     elif event == "component_progress":
         progress.component_progress(video, message["component"], message["done"], message["total"], message["unit"])
     elif event == "component_finished":
         progress.component_finished(video, message["component"], message["status"])
-    elif event == "video_finished":
-        evicted = tuple(VideoKey.parse(v) for v in message["evicted"])
-        progress.video_finished(video, Manifest.model_validate(message["manifest"]), Path(message["manifest_path"]), evicted)
 
 
 def connect(settings: Settings, timeout_s: float = 2.0) -> ResidentClient | None:

@@ -18,9 +18,13 @@ import json
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from dp_resources.ids import VideoKey
 from dp_resources.settings import Settings
+
+if TYPE_CHECKING:
+    from dp_assets.manifest import Manifest
 
 SOCKET_NAME = "serve.sock"
 # sockaddr_un holds 108 bytes; a deeper DP_HOME gets a socket named after it in the temp folder.
@@ -49,6 +53,24 @@ def settings_digests(settings: Settings) -> dict[str, str]:
         value = value.get_secret_value() if hasattr(value, "get_secret_value") else value
         digests[name] = hashlib.sha256(repr(value).encode()).hexdigest()[:16]
     return digests
+
+
+def finished(manifest: "Manifest", manifest_path: Path, evicted) -> dict[str, Any]:
+    """A finished video as both ``video_finished`` and ``done`` carry it."""
+    return {
+        "video": VideoKey(manifest.platform_id, manifest.video_id).partition_key,
+        "manifest": manifest.model_dump(mode="json"),
+        "manifest_path": str(manifest_path),
+        "evicted": [v.partition_key for v in evicted],
+    }
+
+
+def read_finished(message: dict[str, Any]) -> tuple[VideoKey, "Manifest", Path, tuple[VideoKey, ...]]:
+    """What :func:`finished` wrote."""
+    from dp_assets.manifest import Manifest
+
+    evicted = tuple(VideoKey.parse(v) for v in message["evicted"])
+    return VideoKey.parse(message["video"]), Manifest.model_validate(message["manifest"]), Path(message["manifest_path"]), evicted
 
 
 def differing(mine: dict[str, str], theirs: dict[str, str]) -> list[str]:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from dp_assets.progress import STOP, VideoProgress, stop_after_current_component
-from dp_assets.resident.protocol import Channel, differing, settings_digests, socket_path
+from dp_assets.resident.protocol import Channel, differing, finished, settings_digests, socket_path
 from dp_resources.ids import VideoKey
 from dp_resources.settings import Settings
 
@@ -60,15 +60,7 @@ class _Events(VideoProgress):
         self._send({"event": "component_finished", "video": video.partition_key, "component": component, "status": status})
 
     def video_finished(self, video, manifest, manifest_path, evicted=()):
-        self._send(
-            {
-                "event": "video_finished",
-                "video": video.partition_key,
-                "manifest": manifest.model_dump(mode="json"),
-                "manifest_path": str(manifest_path),
-                "evicted": [v.partition_key for v in evicted],
-            }
-        )
+        self._send({"event": "video_finished", **finished(manifest, manifest_path, evicted)})
 
 
 def _watch(channel: Channel, answered: threading.Event) -> None:
@@ -266,14 +258,7 @@ class ResidentServer:
                     "event": "done",
                     "stopped": STOP.reason,
                     "outcomes": [
-                        {
-                            "video": VideoKey(o.manifest.platform_id, o.manifest.video_id).partition_key,
-                            "run_id": o.run_id,
-                            "served_from_cache": o.served_from_cache,
-                            "manifest": o.manifest.model_dump(mode="json"),
-                            "manifest_path": str(o.manifest_path),
-                            "evicted": [v.partition_key for v in o.evicted],
-                        }
+                        {"run_id": o.run_id, "served_from_cache": o.served_from_cache, **finished(o.manifest, o.manifest_path, o.evicted)}
                         for o in outcomes
                     ],
                     "model_loads": {name: count for (name, _, _), count in MODELS.loads.items()},
