@@ -140,8 +140,8 @@ class Processor:
 
         The videos' locks are held from the cache check to the end, so a concurrent request for
         one of them waits and is then served from cache instead of computing it again.
-        ``progress`` follows this call only (a resident process serves one client after another);
-        by default the processor's own."""
+        ``progress``, when given, replaces the processor's own from this call on (a resident
+        process passes each client's with its request)."""
         if progress is not None:
             self.progress = self._collector.forward = progress
         self._collector.finished_at = now  # None: each video's real finish time
