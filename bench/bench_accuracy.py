@@ -5,8 +5,8 @@ Builds the set (``bench/eval``) into a folder unless ``--set`` points at one alr
 - shots: ours (the component, each ``detector``) vs PySceneDetect 0.7 ContentDetector and
   AdaptiveDetector vs TransNetV2: precision / recall / F1 for hard cuts, gradual transitions and
   all (tuned scripts and held-out random scripts apart), and seconds per minute of video;
-- text: word recall and precision of ``ocr_text`` on the stills by text height, font and
-  style, and per sampled frame of the caption video run through the component;
+- text: word recall and precision of ``ocr_text`` on the 1280x720 and the 320x240 stills by text
+  height, font and style, and per sampled frame of the caption video run through the component;
 - faces: per-frame precision / recall of ``faces`` against the hand counts.
 
 Usage: python bench/bench_accuracy.py [--set DIR] [--part shots text faces] [--json OUT]
@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.eval import faces as face_set
+# Run as a script (python bench/bench_accuracy.py), the project root is not on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.eval import faces as face_set  # noqa: E402
 from bench.eval import shots as shot_set
 from bench.eval import text as text_set
 from bench.eval.peers import scenedetect_boundaries, transnetv2_boundaries
@@ -123,16 +125,18 @@ def _bucket(height: int) -> str:
     return "10-16 px" if height < 20 else ("20-32 px" if height <= 32 else "40-80 px")
 
 
-def bench_text(set_dir: Path, config: ocr_text.OcrTextConfig) -> dict:
-    truth = json.loads((set_dir / "text_truth.json").read_text())
-    from dp_resources.models import MODELS
+def _lowres_bucket(height: int) -> str:
+    return "6 px" if height < 7 else ("7-9 px" if height < 10 else "10-20 px")
 
-    engine = MODELS.get(ocr_text.MODEL, CPU)
+
+def score_stills(set_dir: Path, stills: list[dict], engine, config: ocr_text.OcrTextConfig, bucket, tall_px: int) -> dict:
+    """Word precision and recall of ``ocr_text`` on built stills, by height, bucket, font and style;
+    the words of ``tall_px`` and taller that were missed are listed."""
     by: dict[str, dict[str, PRF]] = {k: defaultdict(lambda: PRF(0, 0, 0)) for k in ("height", "bucket", "font", "style")}
     total = PRF(0, 0, 0)
     misses = []
     seconds = cpu = 0.0
-    for still in truth["stills"]:
+    for still in stills:
         image = np.asarray(Image.open(set_dir / still["image"]).convert("RGB"))
         start, start_cpu = time.perf_counter(), time.process_time()
         lines = ocr_text.read_lines(engine, image, config)
@@ -144,23 +148,34 @@ def bench_text(set_dir: Path, config: ocr_text.OcrTextConfig) -> dict:
         total = total + prf
         for i, (item, word) in enumerate(rendered):
             hit = PRF(int(i in found), 0, 1)
-            for key, value in (("height", item["height_px"]), ("bucket", _bucket(item["height_px"])), ("font", item["font"]), ("style", item["style"])):
+            for key, value in (("height", item["height_px"]), ("bucket", bucket(item["height_px"])), ("font", item["font"]), ("style", item["style"])):
                 by[key][str(value)] = by[key][str(value)] + hit
-            if i not in found and item["height_px"] >= 20:
+            if i not in found and item["height_px"] >= tall_px:
                 misses.append(f"{still['image']}: {word!r} {item['height_px']} px {item['font']} {item['style']}")
-    print(f"\nOCR stills: {len(truth['stills'])} images, {seconds / len(truth['stills']):.2f} s ({cpu / len(truth['stills']):.2f} s CPU) per 1280x720 image (load {load_average()})")
+    size = "x".join(map(str, Image.open(set_dir / stills[0]["image"]).size))
+    print(f"\nOCR stills: {len(stills)} images, {seconds / len(stills):.2f} s ({cpu / len(stills):.2f} s CPU) per {size} image (load {load_average()})")
     print(f"  all words: {_fmt(total)}")
     for key in ("bucket", "height", "font", "style"):
         print(f"  recall by {key}: " + ", ".join(f"{k} {v.recall:.2f} ({v.true_positives}/{v.actual})" for k, v in sorted(by[key].items(), key=lambda kv: (len(kv[0]), kv[0]))))
-    print("  missed words of 20 px and taller:\n    " + "\n    ".join(misses) if misses else "  no word of 20 px or taller missed")
-    video = bench_caption_video(set_dir, truth["caption_video"], config)
+    print(f"  missed words of {tall_px} px and taller:\n    " + "\n    ".join(misses) if misses else f"  no word of {tall_px} px or taller missed")
     return {
-        "stills": total.as_dict(),
+        "words": total.as_dict(),
         "recall_by": {k: {kk: vv.recall for kk, vv in v.items()} for k, v in by.items()},
-        "misses_20px_up": misses,
-        "s_per_image": seconds / len(truth["stills"]),
-        "caption_video": video,
+        f"misses_{tall_px}px_up": misses,
+        "s_per_image": seconds / len(stills),
     }
+
+
+def bench_text(set_dir: Path, config: ocr_text.OcrTextConfig) -> dict:
+    truth = json.loads((set_dir / "text_truth.json").read_text())
+    from dp_resources.models import MODELS
+
+    engine = MODELS.get(ocr_text.MODEL, CPU)
+    out = {"stills": score_stills(set_dir, truth["stills"], engine, config, _bucket, 20)}
+    if truth.get("lowres_stills"):  # sets built before they were added have none
+        out["lowres_stills"] = score_stills(set_dir, truth["lowres_stills"], engine, config, _lowres_bucket, 7)
+    out["caption_video"] = bench_caption_video(set_dir, truth["caption_video"], config)
+    return out
 
 
 def bench_caption_video(set_dir: Path, truth: dict, config: ocr_text.OcrTextConfig) -> dict:

@@ -29,7 +29,11 @@ def main() -> int:
     if "text" in args.part:
         truth = text.build(out)
         words = sum(len(item["text"].split()) for still in truth["stills"] for item in still["items"])
-        print(f"text: {len(truth['stills'])} stills, {words} words; caption video {truth['caption_video']['duration_s']:.1f} s")
+        lowres = sum(len(item["text"].split()) for still in truth["lowres_stills"] for item in still["items"])
+        print(
+            f"text: {len(truth['stills'])} stills, {words} words; {len(truth['lowres_stills'])} low-resolution stills, "
+            f"{lowres} words; caption video {truth['caption_video']['duration_s']:.1f} s"
+        )
     print(f"built in {time.perf_counter() - start:.1f} s into {out}")
     return 0
 

@@ -2,7 +2,8 @@
 
 Chosen to run in well under a minute on 2 cores while still spanning what the full set tests:
 hard cuts at the clip's edges and sub-second shots, dissolves and fades, a held-out random
-script, and every fourth text still (all heights, fonts and styles, LCD digits included).
+script, every fourth text still (all heights, fonts and styles, LCD digits included) and every
+second low-resolution still.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ SHOT_VIDEOS = ("cuts_edges", "gradual_short", "montage", "held_out_101")
 # TransNetV2 costs ~50 ms a frame on 2 CPU cores: its tests run the shortest video only.
 TRANSNET_VIDEO = "montage"
 STILL_STRIDE = 4
+LOWRES_STRIDE = 2
 
 
 def build_shots(out_dir: Path) -> dict[str, dict]:
@@ -35,3 +37,7 @@ def build_shots(out_dir: Path) -> dict[str, dict]:
 
 def stills() -> list[tuple[np.ndarray, list[text.TextItem]]]:
     return text.stills()[::STILL_STRIDE]
+
+
+def lowres_stills() -> list[tuple[np.ndarray, list[text.TextItem]]]:
+    return text.lowres_stills()[::LOWRES_STRIDE]

@@ -5,16 +5,20 @@ Two parts:
 - *stills*: 1280x720 frames of the shared clips with 4 text items each, every item at a known
   height (10-80 px), font, style (outlined caption, box, translucent band, low contrast, bare
   colour, seven-segment LCD digits) and position;
+- *low-resolution stills*: 320x240 frames (the size of the shared Obama clip) with 3 items each
+  at 6-20 px, for the enlargement OCR applies to small frames before it detects text;
 - *caption video*: static captions over moving, cut footage (1280x720, 25 fps), each visible
   over a known interval.
 
 "Height" is the cap height in pixels: the height of a capital H in that font (for LCD digits,
-the digit height), in the 1280x720 picture the OCR component analyses at its default max_side.
+the digit height), in the picture the OCR component analyses at its default max_side (1280x720,
+or 320x240 for the low-resolution stills, which it does not scale).
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +38,14 @@ HEIGHTS = (10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64, 80)
 SEED = 20261202
 STILL_COUNT = 48
 ITEMS_PER_STILL = 4
+# Low-resolution stills: the heights a 320x240 clip's captions and credits have; below about
+# 8 px the recogniser has too few pixels per stroke, which the set measures rather than assumes.
+LOWRES_SIZE = (320, 240)
+LOWRES_HEIGHTS = (6, 7, 8, 9, 10, 12, 14, 16, 20)
+LOWRES_SEED = 20261203
+LOWRES_COUNT = 24
+LOWRES_ITEMS_PER_STILL = 3
+LOWRES_JPEG_QUALITY = 60
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian's fonts-dejavu-core / -extra
 FONTS = {
@@ -221,38 +233,45 @@ def _item_text(rng: np.random.Generator, font: str) -> str:
     return " ".join(str(w) for w in rng.choice(WORDS, size=count, replace=False))
 
 
-@functools.lru_cache(maxsize=len(BACKGROUNDS))
-def _background(source: str, at: float) -> np.ndarray:
-    image = still(source, at, WIDTH, HEIGHT)
+@functools.lru_cache(maxsize=2 * len(BACKGROUNDS))
+def _background(source: str, at: float, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
+    image = still(source, at, width, height)
     image.flags.writeable = False
     return image
 
 
-def stills(count: int = STILL_COUNT) -> list[tuple[np.ndarray, list[TextItem]]]:
-    """``count`` 1280x720 frames with their text items; the first images cycle fastest through
+def stills(
+    count: int = STILL_COUNT,
+    size: tuple[int, int] = (WIDTH, HEIGHT),
+    heights: tuple[int, ...] = HEIGHTS,
+    items_per_still: int = ITEMS_PER_STILL,
+    seed: int = SEED,
+) -> list[tuple[np.ndarray, list[TextItem]]]:
+    """``count`` frames of ``size`` with their text items; the first images cycle fastest through
     heights, fonts and styles, so a slice of the set still spans them."""
-    rng = np.random.default_rng(SEED)
+    width, height_px = size
+    rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
         source, at = BACKGROUNDS[i % len(BACKGROUNDS)]
-        base = _background(source, at)
+        base = _background(source, at, width, height_px)
         canvas = Image.fromarray(base).convert("RGBA")
         items: list[TextItem] = []
         boxes: list[tuple[int, int, int, int]] = []
-        for j in range(ITEMS_PER_STILL):
-            k = i * ITEMS_PER_STILL + j
-            height = HEIGHTS[k % len(HEIGHTS)]
-            font = FONT_CYCLE[(k // len(HEIGHTS) + j) % len(FONT_CYCLE)]
+        for j in range(items_per_still):
+            k = i * items_per_still + j
+            height = heights[k % len(heights)]
+            font = FONT_CYCLE[(k // len(heights) + j) % len(FONT_CYCLE)]
             style = STYLES[(k + i) % len(STYLES)]
             for _ in range(200):
                 text = _item_text(rng, font)
                 x0, y0, x1, y1 = _measure(text, font, height)
                 w, h = x1 - x0, y1 - y0
                 pad = max(3, height // 3) + 4
-                if w + 2 * pad >= WIDTH:
+                if w + 2 * pad >= width or h + 2 * pad >= height_px:
                     continue
-                x = int(rng.integers(pad, WIDTH - w - pad))
-                y = int(rng.integers(pad, HEIGHT - h - pad))
+                x = int(rng.integers(pad, width - w - pad))
+                y = int(rng.integers(pad, height_px - h - pad))
                 if not _overlaps((x - pad, y - pad, x + w + pad, y + h + pad), boxes):
                     break
             else:
@@ -261,6 +280,18 @@ def stills(count: int = STILL_COUNT) -> list[tuple[np.ndarray, list[TextItem]]]:
             boxes.append(box)
             items.append(TextItem(text, height, font, style, tuple(int(v) for v in box)))
         out.append((np.asarray(canvas.convert("RGB")), items))
+    return out
+
+
+def lowres_stills(count: int = LOWRES_COUNT) -> list[tuple[np.ndarray, list[TextItem]]]:
+    """``count`` 320x240 frames with small text (6-20 px), as a low-resolution clip shows it:
+    through lossy compression (JPEG at LOWRES_JPEG_QUALITY), which blurs small glyphs' edges as
+    a small clip's encoder does."""
+    out = []
+    for image, items in stills(count, LOWRES_SIZE, LOWRES_HEIGHTS, LOWRES_ITEMS_PER_STILL, LOWRES_SEED):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=LOWRES_JPEG_QUALITY)
+        out.append((np.asarray(Image.open(buffer).convert("RGB")), items))
     return out
 
 
@@ -322,11 +353,12 @@ def build(out_dir: Path, still_count: int = STILL_COUNT, video: bool = True) -> 
     """Write the stills (PNG) and the caption video with ``text_truth.json`` into ``out_dir``."""
     out_dir = Path(out_dir)
     (out_dir / "text").mkdir(parents=True, exist_ok=True)
-    truth: dict = {"stills": [], "caption_video": None, "height_definition": "cap height in px at 1280x720"}
-    for i, (image, items) in enumerate(stills(still_count)):
-        name = f"text/still_{i:03d}.png"
-        Image.fromarray(image).save(out_dir / name)
-        truth["stills"].append({"image": name, "items": [asdict(item) for item in items]})
+    truth: dict = {"stills": [], "lowres_stills": [], "caption_video": None, "height_definition": "cap height in px in the still"}
+    for key, prefix, images in (("stills", "still", stills(still_count)), ("lowres_stills", "lowres", lowres_stills())):
+        for i, (image, items) in enumerate(images):
+            name = f"text/{prefix}_{i:03d}.png"
+            Image.fromarray(image).save(out_dir / name)
+            truth[key].append({"image": name, "items": [asdict(item) for item in items]})
     if video:
         encode(caption_video(), out_dir / "text" / "captions.mp4", fps=VIDEO_FPS, size=(WIDTH, HEIGHT))
         truth["caption_video"] = {

@@ -66,17 +66,23 @@ def test_obama_caption_box_is_the_lower_third(obama):
 
 
 def test_low_confidence_readings_are_what_the_threshold_drops(obama):
-    # The same frames with the threshold lowered to RapidOCR's own 0.5: the frames before the
-    # caption now yield the partly hidden "PRESIDENT OF THE UNITED STATES" lettering on the
-    # lectern's seal (read as "IDENT OI THE", 0.71-0.74) and the flag stripes at the left edge
-    # (read as "￥￥", 0.55-0.63), neither of which is on-screen text worth keeping.
-    loose = SPEC.compute(obama.ctx, OcrTextConfig(min_confidence=0.5, min_alnum=1), {"frames": obama.frames})
+    # The same frames enlarged 3x before detection (as before max_detect_upscale was 1) and the
+    # threshold lowered to RapidOCR's own 0.5: the frames before the caption now yield the partly
+    # hidden "PRESIDENT OF THE UNITED STATES" lettering on the lectern's seal (read as
+    # "IDENT OI THE", 0.71-0.74) and the flag stripes at the left edge (read as "￥￥",
+    # 0.55-0.63), neither of which is on-screen text worth keeping.
+    loose = SPEC.compute(
+        obama.ctx, OcrTextConfig(min_confidence=0.5, min_alnum=1, max_detect_upscale=3), {"frames": obama.frames}
+    )
     rows = loose.table.to_pylist()
     early = [r for r in rows if r["pts_s"] < 3]
     assert early, "the lectern seal should be read at 0.5"
     assert all(r["confidence"] < ocr_text.DEFAULT_MIN_CONFIDENCE for r in early)
     assert any("IDENT" in r["text"] for r in early)
     assert loose.summary["line_count"] > obama.result.summary["line_count"]
+    # Unenlarged, the detector does not take the seal for text at all.
+    unenlarged = SPEC.compute(obama.ctx, OcrTextConfig(min_confidence=0.5, min_alnum=1), {"frames": obama.frames})
+    assert not [r for r in unenlarged.table.to_pylist() if r["pts_s"] < 3]
 
 
 def test_editor_screen_recording_ui_words(media, tmp_path):
@@ -196,7 +202,13 @@ def test_reuse_gives_the_same_lines_for_less_work(obama):
     assert fresh.summary["regions_reused"] == 0
     assert fresh.summary["regions_recognised"] >= summary["regions_recognised"] + summary["regions_reused"]
     assert fresh.table.column("text").to_pylist() == obama.result.table.column("text").to_pylist()
-    assert fresh.summary["video_text"] == summary["video_text"]
+    # The same lines. Which reading of the date line shows ("JULY14,2015" or "JULY 14,2015") is
+    # the most confident one, and a confidence moves by a few hundredths with the batch a crop is
+    # recognised in (RapidOCR pads a batch to its widest crop): the date alone at 8 s reads 0.986,
+    # beside the caption 0.946.
+    assert [ocr_text.normalise(line) for line in fresh.summary["video_text"].split("\n")] == [
+        ocr_text.normalise(line) for line in summary["video_text"].split("\n")
+    ]
 
 
 def _line_crop(text: str, noise_seed: int | None = None) -> np.ndarray:
