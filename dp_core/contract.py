@@ -125,7 +125,7 @@ class SamplingPolicy:
         return FrameRequest(fps=self.fps, max_side=self.max_side, max_frames=self.max_frames)
 
 
-ENGINES = ("torch", "onnxruntime", "ctranslate2", "opencv", "libfacedetection")
+ENGINES = ("torch", "onnxruntime", "openvino", "ctranslate2", "opencv", "libfacedetection")
 
 
 @dataclass(frozen=True)

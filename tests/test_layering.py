@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parent.parent
-MODEL_LIBRARIES = ("torch", "onnxruntime", "faster_whisper", "ctranslate2", "sentence_transformers", "transformers", "rapidocr", "scipy")
+MODEL_LIBRARIES = ("torch", "onnxruntime", "openvino", "faster_whisper", "ctranslate2", "sentence_transformers", "transformers", "rapidocr", "scipy")
 
 
 def imported_after(code: str, tmp_path: Path) -> list[str]:

@@ -7,6 +7,7 @@ so the clips are sampled sparsely.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -18,7 +19,8 @@ from dp_assets.components.visual import ocr_text
 from dp_assets.components.visual.ocr_text import SPEC, OcrTextConfig
 from dp_assets.contract import EmptyReason, FrameRequest, Status
 from dp_assets.contract import CPU, Runtime
-from dp_resources.models import model_signature
+from dp_resources.models import MODELS, model_signature
+from dp_resources.models.store import installed_version
 
 from ..harness import TEST_SAMPLING, run_chain
 
@@ -175,8 +177,31 @@ def test_model_ref_covers_every_bundled_model():
     # Every ONNX file of the wheel's models folder is declared, and only those.
     assert sorted(p.name for p in files) == bundled
     assert {"PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx"} <= set(bundled)
-    assert ocr_text.MODEL.engine == "onnxruntime" and ocr_text.MODEL.cpu_only
+    assert ocr_text.MODEL.engine == "openvino" and ocr_text.MODEL.cpu_only
+    # The runtime's version is part of the model's identity: its kernels decide the readings.
+    assert ocr_text.MODEL.version == f"{installed_version('rapidocr')}+openvino-{installed_version('openvino')}"
     assert model_signature(SPEC.models, Runtime("cuda:0", "fp16")) == model_signature(SPEC.models, CPU)
+
+
+def test_one_loaded_model_reads_right_from_several_threads(obama):
+    # The model store shares one loaded model between a process's threads, and an OpenVINO
+    # infer request is not safe to call from two at once: each thread must get its own frame's
+    # text. Two frames with different text, read alternately from four threads.
+    engine = MODELS.get(ocr_text.MODEL, CPU)
+    caption = np.asarray(obama.ctx.frames.images[2])  # the 4 s frame
+    card = np.full((240, 320, 3), 255, np.uint8)
+    cv2.putText(card, "HARBOR MARKET", (20, 130), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2, cv2.LINE_AA)
+    expected = {key: [line["text"] for line in ocr_text.read_lines(engine, image, OcrTextConfig())] for key, image in (("caption", caption), ("card", card))}
+    assert "HARBOR MARKET" in expected["card"] and "PRESIDENT OBAMA STATEMENT ON IRAN" in expected["caption"]
+
+    def read(key: str) -> list[str]:
+        image = caption if key == "caption" else card
+        return [line["text"] for line in ocr_text.read_lines(engine, image, OcrTextConfig())]
+
+    keys = ["caption", "card"] * 8
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(read, keys))
+    assert results == [expected[key] for key in keys]
 
 
 def test_config_and_request():
