@@ -1,14 +1,18 @@
 """The PP-OCRv6 small detection/recognition models bundled in the ``rapidocr`` wheel, loaded with
-explicit paths and run by OpenVINO; ``ocr_text`` asks for ``RAPIDOCR_PPOCRV6`` and gets a
-:class:`PaddleOcr`, which runs detection and recognition as separate steps (so a caller chooses
-the detection scale and recognises only the regions it needs).
+explicit paths; ``ocr_text`` asks for ``RAPIDOCR_PPOCRV6`` and gets a :class:`PaddleOcr`, which
+runs detection and recognition as separate steps (so a caller chooses the detection scale and
+recognises only the regions it needs).
 
-OpenVINO, not onnxruntime (RapidOCR's default): on this project's 2-core Xeon it detects a
-960x540 frame in 0.20 s against 0.43 s, with the same boxes (docs/benchmarks.md).
+The detector runs on OpenVINO, recognition and the angle classifier on onnxruntime (RapidOCR's
+default). Detection is most of OCR's cost, and OpenVINO runs it in about half onnxruntime's time
+on this project's 2-core Xeon with the same boxes. Recognition gains little from it, while
+OpenVINO keeps memory for every crop width it has seen (about 600 MiB more after a few dozen
+widths) where onnxruntime frees it after each call (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,13 +43,13 @@ def _weight_files() -> list[Path]:
 class PaddleOcr:
     """PP-OCR text detection, angle classification and recognition, each callable on its own.
 
-    RapidOCR runs each model through one OpenVINO infer request, which is not safe to call from
+    RapidOCR runs the detector through one OpenVINO infer request, which is not safe to call from
     two threads at once and returns its output as a view of its own buffer; the model store
     shares one loaded model between a process's threads, so every call holds the lock until its
-    result is decoded. OpenVINO already uses every core for one inference.
+    result is decoded. Both runtimes already use every core for one inference.
     """
 
-    engine: Any  # rapidocr.RapidOCR, holding the compiled models
+    engine: Any  # rapidocr.RapidOCR, holding the compiled detector and the onnxruntime sessions
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def detect(self, image_bgr: np.ndarray) -> np.ndarray:
@@ -84,6 +88,26 @@ class PaddleOcr:
             return [(str(text), float(score)) for text, score in zip(out.txts, out.scores)]
 
 
+# OpenVINO's CPU plugin computes in bf16 where the processor supports it (AMX, AVX512-BF16)
+# unless told otherwise: the same model signature would then read differently on another
+# machine. f32 is what the readings and the evaluation set's scores were measured with.
+OPENVINO_CPU_PROPERTIES = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+@contextlib.contextmanager
+def _openvino_cpu_properties(properties: dict[str, str]):
+    """RapidOCR's OpenVINO sessions compiled with ``properties`` added to the CPU configuration
+    it builds (its own config file has no key for the precision)."""
+    from rapidocr.inference_engine.openvino import device_config
+
+    original = device_config.CPUConfig.get_config
+    device_config.CPUConfig.get_config = lambda self: {**original(self), **properties}
+    try:
+        yield
+    finally:
+        device_config.CPUConfig.get_config = original
+
+
 def _load(runtime: Runtime) -> PaddleOcr:
     # Imported here: the registry imports every component module, installed extras or not.
     from rapidocr import EngineType, RapidOCR
@@ -94,8 +118,8 @@ def _load(runtime: Runtime) -> PaddleOcr:
             # RapidOCR logs a warning for every frame without text.
             "Global.log_level": "error",
             "Det.engine_type": EngineType.OPENVINO,
-            "Rec.engine_type": EngineType.OPENVINO,
-            "Cls.engine_type": EngineType.OPENVINO,
+            "Rec.engine_type": EngineType.ONNXRUNTIME,
+            "Cls.engine_type": EngineType.ONNXRUNTIME,
             "Det.model_path": str(det),
             "Rec.model_path": str(rec),
             "Cls.model_path": str(cls),
@@ -103,15 +127,24 @@ def _load(runtime: Runtime) -> PaddleOcr:
             "Det.limit_side_len": _NO_RESIZE_LIMIT,
         }
     )
+    # RapidOCR loads each model on its first use; load all three now, the detector compiled with
+    # the properties.
+    with _openvino_cpu_properties(OPENVINO_CPU_PROPERTIES):
+        engine._load_det_model()  # noqa: SLF001
+        engine._load_rec_model()  # noqa: SLF001
+        engine._load_cls_model()  # noqa: SLF001
     return PaddleOcr(engine)
 
 
 RAPIDOCR_PPOCRV6 = ModelRef(
     name="rapidocr_ppocrv6_small",
     # Pre/post-processing (box unclipping, score, resizing) lives in rapidocr's code, not the
-    # weights, and the runtime's kernels round differently from release to release, so both
-    # versions are part of the model's identity.
-    version=f"{installed_version('rapidocr')}+openvino-{installed_version('openvino')}",
+    # weights, and the runtimes' kernels round differently from release to release, so all three
+    # versions are part of the model's identity. The engine named is the detector's.
+    version=(
+        f"{installed_version('rapidocr')}+openvino-{installed_version('openvino')}"
+        f"+onnxruntime-{installed_version('onnxruntime')}"
+    ),
     engine="openvino",
     package="rapidocr",
     weight_files=_weight_files,

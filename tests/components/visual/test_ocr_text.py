@@ -179,8 +179,20 @@ def test_model_ref_covers_every_bundled_model():
     assert {"PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx"} <= set(bundled)
     assert ocr_text.MODEL.engine == "openvino" and ocr_text.MODEL.cpu_only
     # The runtime's version is part of the model's identity: its kernels decide the readings.
-    assert ocr_text.MODEL.version == f"{installed_version('rapidocr')}+openvino-{installed_version('openvino')}"
+    assert ocr_text.MODEL.version == "+".join(
+        [installed_version("rapidocr"), f"openvino-{installed_version('openvino')}", f"onnxruntime-{installed_version('onnxruntime')}"]
+    )
     assert model_signature(SPEC.models, Runtime("cuda:0", "fp16")) == model_signature(SPEC.models, CPU)
+
+
+def test_openvino_computes_in_f32_whatever_the_processor_offers():
+    # On processors with bf16 (AMX, AVX512-BF16) OpenVINO would otherwise compute in bf16, and
+    # the same model signature would read differently there.
+    import openvino
+
+    detector = MODELS.get(ocr_text.MODEL, CPU).engine.text_det
+    compiled = detector.session.session.get_compiled_model()
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == openvino.Type.f32
 
 
 def test_one_loaded_model_reads_right_from_several_threads(obama):
