@@ -77,9 +77,11 @@ def _check_gpu_limit(value: str) -> str:
     return value
 
 
-# A worker process holds every model of the baseline profile (1.42 GB peak RSS measured for one
-# baseline dp process) and its models use two threads each: the budget per worker in ``auto``.
-GIB_PER_WORKER = 2
+# A worker process holds every model of the baseline profile and its models use two threads
+# each: the budget per worker in ``auto``. One baseline `dp process` of the 1080p screen
+# recording peaks at 2.22-2.23 GB (bench/bench_memory.py; 1.97-2.01 GB before OCR's detector
+# moved to OpenVINO), so 2 GiB a worker would leave no headroom.
+GIB_PER_WORKER = 2.5
 CORES_PER_WORKER = 2
 
 EXECUTORS = ("in_process", "celery")

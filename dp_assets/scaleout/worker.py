@@ -3,7 +3,7 @@
 Celery's concurrency belongs to a worker, not to a queue, so each queue group gets its own worker
 (node): the ``gpu`` queue runs at most ``gpu_max_concurrent`` tasks at once (``DP_GPU_MAX_CONCURRENT``),
 so the GPU limit of this machine holds whatever the number of runs and of machines; the other
-queues (``cpu``) run ``--concurrency`` tasks (default ``DP_WORKERS``: one per 2 cores and 2 GiB,
+queues (``cpu``) run ``--concurrency`` tasks (default ``DP_WORKERS``: one per 2 cores and 2.5 GiB,
 since each process keeps its own models). Each node is ``celery worker`` with the prefork pool;
 its children execute the tasks and are never recycled, so the models they load stay loaded.
 
