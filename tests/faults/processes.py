@@ -25,10 +25,31 @@ def env_for(home: Path) -> dict[str, str]:
     return env
 
 
+def _as_a_shell_starts_it() -> None:
+    # A child inherits its parent's blocked and ignored signals. A user's shell starts dp with
+    # none; the test process may not be in that state after what earlier tests loaded into it.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    for signo in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signo, signal.SIG_DFL)
+
+
 def dp(home: Path, *args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "dp_assets.cli", *args], cwd=PROJECT, env=env_for(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+        [sys.executable, "-m", "dp_assets.cli", *args],
+        cwd=PROJECT,
+        env=env_for(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_as_a_shell_starts_it,
+        **kwargs,
     )
+
+
+def signal_state(pid: int) -> str:
+    """The blocked, ignored and caught signal masks of process ``pid``, for a failure message."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return " ".join(line.replace("\t", "") for line in status if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
 
 
 def profile(tmp_path: Path, name: str) -> str:

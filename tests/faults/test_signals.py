@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.faults.processes import PROJECT, dp, env_for, profile, wait_for_staging
+from tests.faults.processes import PROJECT, dp, env_for, profile, signal_state, wait_for_staging
 
 # What the issue allows between the signal and the end of the process.
 WITHIN_S = 20
@@ -47,10 +47,11 @@ def test_sigterm_while_waiting_for_the_video_lock(tmp_path, media):
     waiter = dp(home, "process", clip, "--video-id", "v", "--profile", profile(tmp_path, "sleeps_on_gpu"))
     time.sleep(3)
     assert waiter.poll() is None, "the second request did not wait"
+    state = f"waiter {signal_state(waiter.pid)}; this test process {signal_state(os.getpid())}"
     sent = time.monotonic()
     waiter.send_signal(signal.SIGTERM)
-    waiter.communicate(timeout=60)
-    assert time.monotonic() - sent < WITHIN_S
+    out, err = waiter.communicate(timeout=60)
+    assert time.monotonic() - sent < WITHIN_S, f"{state}; exit {waiter.returncode}\n{out}{err}"
     holder.kill()
     holder.wait()
 
