@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from dp_core.contract import ModelRef, Runtime
+from dp_resources.models.openvino_cpu import OPENVINO_CPU_PROPERTIES
 from dp_resources.models.store import installed_version, package_file
 
 # The models that ship inside the rapidocr wheel (rapidocr/models/). Any other det/rec/lang choice
@@ -86,12 +87,6 @@ class PaddleOcr:
             recogniser = self.engine._load_rec_model()  # noqa: SLF001
             out = recogniser(TextRecInput(img=crops))
             return [(str(text), float(score)) for text, score in zip(out.txts, out.scores)]
-
-
-# OpenVINO's CPU plugin computes in bf16 where the processor supports it (AMX, AVX512-BF16)
-# unless told otherwise: the same model signature would then read differently on another
-# machine. f32 is what the readings and the evaluation set's scores were measured with.
-OPENVINO_CPU_PROPERTIES = {"INFERENCE_PRECISION_HINT": "f32"}
 
 
 @contextlib.contextmanager

@@ -9,15 +9,18 @@ artifact.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import shutil
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from dp_core.contract import ModelRef, ModelUnavailableError, Runtime
 from dp_core.hashing import canonical_json, sha256_hex
@@ -56,6 +59,40 @@ def _hash_cache_path() -> Path:
     from dp_resources.settings import dp_home
 
     return dp_home() / "cache" / "weight_hashes.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def building_folder(target: Path) -> Iterator[Path]:
+    """A fresh temporary sibling of ``target`` to write a derived model into (a joined or converted
+    copy of packaged weights); when the block ends without error it is fsynced and renamed to
+    ``target`` in one step, so a crash or a concurrent builder never leaves a partial model where
+    a reader looks (a builder that finished first wins). On error nothing is left behind. Files
+    written into it must be fsynced by the writer.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    staging.mkdir()
+    try:
+        yield staging
+        _fsync_dir(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            # Another process finished the same folder first (the target is now a non-empty folder).
+            if not target.is_dir():
+                raise
+        _fsync_dir(target.parent)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def weight_sha256(path: Path) -> str:

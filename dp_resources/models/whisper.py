@@ -10,12 +10,11 @@ import hashlib
 import os
 import shutil
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
 from dp_core.contract import ModelRef, ModelUnavailableError, Runtime
-from dp_resources.models.store import package_file, weight_sha256
+from dp_resources.models.store import building_folder, package_file, weight_sha256
 from dp_resources.settings import dp_home
 
 # Whisper base converted to CTranslate2, published as two wheels because model.bin (145 MB) is
@@ -64,14 +63,6 @@ def _weight_files() -> list[Path]:
     return _part_files() + _side_files()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def join_model(parts: list[Path], side_files: list[Path], target: Path, expected_sha256: str) -> Path:
     """Join ``parts`` into ``target/model.bin`` next to copies of ``side_files``, once.
 
@@ -82,10 +73,7 @@ def join_model(parts: list[Path], side_files: list[Path], target: Path, expected
     """
     if (target / "model.bin").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    staging.mkdir()
-    try:
+    with building_folder(target) as staging:
         digest = hashlib.sha256()
         with open(staging / "model.bin", "wb") as out:
             for part in parts:
@@ -106,17 +94,6 @@ def join_model(parts: list[Path], side_files: list[Path], target: Path, expected
             shutil.copyfile(side, copy)
             with open(copy, "rb") as handle:
                 os.fsync(handle.fileno())
-        _fsync_dir(staging)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            # Another process finished the same join first (the target is now a non-empty folder).
-            if not (target / "model.bin").is_file():
-                raise
-        _fsync_dir(target.parent)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
