@@ -23,14 +23,12 @@ from dp_assets.contract import (
     Modality,
     SamplingPolicy,
 )
-from dp_assets.contract import Runtime
 from dp_resources.models.efficientnet import EFFICIENTNET_LITE0 as MODEL
+from dp_resources.models.efficientnet import INPUT_SIZE
 from dp_resources.models.efficientnet import load_labels
 
 
 EMBEDDING_DIM = 1280
-# EfficientNet-Lite0 is trained at 224x224.
-INPUT_SIZE = 224
 # Input scaling of the TensorFlow EfficientNet-Lite builder the weights were converted from
 # (MEAN_RGB = 127, STDDEV_RGB = 128 on 0-255 RGB), not torchvision's ImageNet mean/std: with the
 # latter Big Buck Bunny's meadow comes out as "broccoli", "Irish Water Spaniel" or "peafowl"
@@ -84,22 +82,6 @@ def preprocess(images: np.ndarray) -> np.ndarray:
     return out
 
 
-def embed(model, batch: np.ndarray, runtime: Runtime) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled features (n, 1280) and class probabilities (n, 1000), both float32 on the CPU."""
-    import torch
-
-    dtype = torch.float16 if runtime.precision == "fp16" else torch.float32
-    with torch.inference_mode():
-        x = torch.from_numpy(batch).to(device=runtime.device, dtype=dtype)
-        # The same path as EfficientNet.forward, split so the pooled features come out: global
-        # average pooling, then the linear classifier (dropout is a no-op in eval mode).
-        pooled = model.extract_features(x).mean(dim=(2, 3))
-        logits = model._fc(pooled)
-        # Softmax in fp32: in fp16 the small probabilities underflow to 0.
-        probs = torch.softmax(logits.float(), dim=1)
-    return pooled.float().cpu().numpy(), probs.cpu().numpy()
-
-
 def compute(
     ctx: ComponentContext, config: VisualEmbeddingConfig, inputs: Mapping[str, ComponentResult]
 ) -> ComponentResult:
@@ -108,7 +90,8 @@ def compute(
     labels = load_labels()
     embeddings, probs = [], []
     for start in range(0, len(frames), config.batch_size):
-        pooled, p = embed(model, preprocess(frames.images[start : start + config.batch_size]), ctx.runtime)
+        # (n, 1280) pooled features and (n, 1000) class probabilities, float32 on the CPU.
+        pooled, p = model(preprocess(frames.images[start : start + config.batch_size]))
         embeddings.append(pooled)
         probs.append(p)
     emb = np.concatenate(embeddings).astype(np.float32)

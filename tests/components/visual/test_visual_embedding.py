@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
+import threading
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from dp_assets.components.visual import visual_embedding
 from dp_assets.components.visual.visual_embedding import SPEC, VisualEmbeddingConfig
 from dp_assets.contract import FrameRequest, Status
 from dp_assets.contract import CPU, Runtime
-from dp_resources.models import ModelStore, model_signature
+from dp_resources.models import ModelStore, efficientnet, model_signature
 
 from ..harness import TEST_SAMPLING, run_chain
 
@@ -141,10 +142,62 @@ def test_weights_come_from_the_installed_package_without_network(monkeypatch):
         raise AssertionError("the model tried to open a network connection")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    model = visual_embedding.MODEL.load(CPU)
-    assert sum(p.numel() for p in model.parameters()) > 4_000_000  # Lite0: 4.65 M parameters
+    network = efficientnet._torch_network("cpu")
+    assert sum(p.numel() for p in network.parameters()) > 4_000_000  # Lite0: 4.65 M parameters
+    assert visual_embedding.MODEL.load(CPU).engine == "openvino"
     # Not cpu_only: the signature tells devices and precisions apart.
     assert model_signature(SPEC.models, CPU) != model_signature(SPEC.models, Runtime("cuda:0", "fp16"))
+
+
+def test_openvino_on_the_cpu_matches_torch(bbb):
+    # The same frames through torch on the CPU (the engine this component ran on before) and
+    # through the OpenVINO model the component uses: the IR keeps the weights in f32, so the
+    # pooled features agree to float rounding (fp16 weights would differ by ~1e-3).
+    batch = visual_embedding.preprocess(bbb.ctx.frames.images)
+    pooled, probs = efficientnet.TorchEfficientNet(CPU)(batch)
+    _, _, emb = _table(bbb.result)
+    np.testing.assert_allclose(emb, pooled, rtol=0, atol=1e-4)
+    assert [row["top_classes"] for row in bbb.result.table.to_pylist()] == np.argsort(-probs, axis=1)[:, :5].tolist()
+
+
+def test_openvino_computes_in_f32_whatever_the_processor_offers():
+    import openvino
+
+    model = visual_embedding.MODEL.load(CPU)
+    assert model.compiled.get_property("INFERENCE_PRECISION_HINT") == openvino.Type.f32
+
+
+def test_the_openvino_ir_is_converted_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("DP_HOME", str(tmp_path))
+    first = efficientnet.openvino_ir()
+    assert first.is_relative_to(tmp_path) and first.with_suffix(".bin").is_file()
+    written = first.stat().st_mtime_ns
+    # A second load reads the converted file; it does not convert (or need torch's converter) again.
+    monkeypatch.setattr("openvino.convert_model", lambda *a, **k: pytest.fail("converted a second time"))
+    assert efficientnet.openvino_ir() == first and first.stat().st_mtime_ns == written
+    assert [p.name for p in first.parent.parent.iterdir()] == [first.parent.name]  # no staging folder left
+
+
+def test_one_openvino_model_serves_several_threads(bbb):
+    # The model store shares one loaded model between a process's threads; OpenVINO's infer
+    # request is not thread-safe and its outputs are views of its buffers.
+    model = ModelStore().get(visual_embedding.MODEL, CPU)
+    batches = [visual_embedding.preprocess(bbb.ctx.frames.images[i : i + 3]) for i in range(0, 12, 3)]
+    expected = [model(batch)[0] for batch in batches]
+    results: dict[int, list] = {i: [] for i in range(len(batches))}
+
+    def work(i):
+        for _ in range(6):
+            results[i].append(model(batches[i])[0])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(batches))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, outputs in results.items():
+        for output in outputs:
+            np.testing.assert_array_equal(output, expected[i])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
@@ -167,7 +220,8 @@ def test_cuda_matches_cpu(bbb):
         agree = sum(a["top_classes"][0] == b["top_classes"][0] for a, b in zip(rows, reference_rows))
         assert agree >= 0.9 * len(rows), precision
     model = cache.get(visual_embedding.MODEL, Runtime("cuda:0", "fp16"))
-    assert next(model.parameters()).dtype == torch.float16 and next(model.parameters()).is_cuda
+    assert model.engine == "torch"
+    assert next(model.module.parameters()).dtype == torch.float16 and next(model.module.parameters()).is_cuda
 
 
 def test_config_and_request():
