@@ -79,8 +79,9 @@ def _check_gpu_limit(value: str) -> str:
 
 # A worker process holds every model of the baseline profile and its models use two threads
 # each: the budget per worker in ``auto``. One baseline `dp process` of the 1080p screen
-# recording peaks at 2.22-2.23 GB (bench/bench_memory.py; 1.97-2.01 GB before OCR's detector
-# moved to OpenVINO), so 2 GiB a worker would leave no headroom.
+# recording peaked at 2.22-2.23 GB once OCR's detector moved to OpenVINO, and at 1.93-1.94 GB
+# once EfficientNet did too (bench/bench_memory.py; the same code measures ~0.15 GB apart from
+# hour to hour), so 2 GiB a worker would leave too little headroom.
 GIB_PER_WORKER = 2.5
 CORES_PER_WORKER = 2
 
