@@ -7,9 +7,12 @@ Builds the set (``bench/eval``) into a folder unless ``--set`` points at one alr
   all (tuned scripts and held-out random scripts apart), and seconds per minute of video;
 - text: word recall and precision of ``ocr_text`` on the 1280x720 and the 320x240 stills by text
   height, font and style, and per sampled frame of the caption video run through the component;
-- faces: per-frame precision / recall of ``faces`` against the hand counts.
+- faces: per-frame precision / recall of ``faces`` against the hand counts;
+- speech: word error rate of ``transcript`` (through ``voice_activity``, as a run chains them)
+  on the synthetic clips, clean and over music, and on the two real speech clips, with seconds
+  per clip; ``--transcript-config`` runs it with another config (e.g. greedy decoding).
 
-Usage: python bench/bench_accuracy.py [--set DIR] [--part shots text faces] [--json OUT]
+Usage: python bench/bench_accuracy.py [--set DIR] [--part shots text faces speech] [--json OUT]
 The peers need the ``bench`` extra (pip install -c constraints.txt -e '.[bench]').
 """
 
@@ -31,11 +34,13 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.eval import faces as face_set  # noqa: E402
 from bench.eval import shots as shot_set
+from bench.eval import speech as speech_set
 from bench.eval import text as text_set
 from bench.eval.peers import scenedetect_boundaries, transnetv2_boundaries
-from bench.eval.run import BASELINE_SAMPLING, run_visual
-from bench.eval.score import PRF, score_counts, score_shots, score_words, words_of
+from bench.eval.run import BASELINE_SAMPLING, run_transcript, run_visual
+from bench.eval.score import PRF, score_counts, score_shots, score_words, word_errors, words_of
 from bench.eval.sources import media_dir
+from dp_assets.components.audio import transcript
 from dp_assets.components.visual import faces, ocr_text, shot_boundaries
 from dp_assets.contract import CPU, SamplingPolicy
 from dp_assets.media.frames_store import read_frames
@@ -224,12 +229,35 @@ def bench_faces(detectors: list[str]) -> dict:
     return out
 
 
+def bench_speech(set_dir: Path, config: transcript.TranscriptConfig) -> dict:
+    truth = json.loads((set_dir / "speech_truth.json").read_text())
+    print(f"\n{'speech clip':<40}{'words':>7}{'errors':>8}{'WER':>7}{'s':>7}  transcript")
+    groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    with tempfile.TemporaryDirectory() as work:
+        entries = [(set_dir / "speech" / c["file"], c["text"], "over music" if c["music_snr_db"] else "clean") for c in truth["clips"]]
+        entries += [(Path(c["file"]), c["text"], "real") for c in truth["real"]]
+        for media, text, group in entries:
+            result, seconds = run_transcript(media, config, Path(work) / media.stem)
+            said = result.summary.get("text", "")
+            reference = words_of(text)
+            errors = word_errors(words_of(said), reference)
+            for key in (group, "all synthetic") if group != "real" else (group,):
+                groups[key][0] += errors
+                groups[key][1] += len(reference)
+            print(f"{media.name[:38]:<40}{len(reference):>7}{errors:>8}{errors / len(reference):>7.3f}{seconds:>7.2f}  {said}")
+    out = {name: {"errors": e, "words": n, "wer": e / n} for name, (e, n) in groups.items()}
+    for name, figures in out.items():
+        print(f"{name:<40}{figures['words']:>7}{figures['errors']:>8}{figures['wer']:>7.3f}")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--set", help="a built evaluation set (default: build one in a temporary folder)")
-    parser.add_argument("--part", nargs="*", choices=["shots", "text", "faces"], default=["shots", "text", "faces"])
+    parser.add_argument("--part", nargs="*", choices=["shots", "text", "faces", "speech"], default=["shots", "text", "faces", "speech"])
     parser.add_argument("--only", nargs="*", help="shot detectors whose name contains one of these")
     parser.add_argument("--ocr-config", default="{}", help='ocr_text config as JSON, e.g. \'{"detect_side": 960}\'')
+    parser.add_argument("--transcript-config", default="{}", help='transcript config as JSON, e.g. \'{"beam_size": 1}\'')
     parser.add_argument("--face-detectors", nargs="*", default=["libfacedetection", "haar"])
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
@@ -240,6 +268,8 @@ def main() -> int:
             start = time.perf_counter()
             shot_set.build(set_dir)
             text_set.build(set_dir)
+            if "speech" in args.part:
+                speech_set.build(set_dir)
             print(f"evaluation set built in {time.perf_counter() - start:.0f} s")
         out = {}
         if "shots" in args.part:
@@ -250,6 +280,10 @@ def main() -> int:
             out["text"] = bench_text(set_dir, config)
         if "faces" in args.part:
             out["faces"] = bench_faces(args.face_detectors)
+        if "speech" in args.part:
+            config = transcript.TranscriptConfig(**json.loads(args.transcript_config))
+            print(f"\ntranscript config: {config.model_dump()}")
+            out["speech"] = bench_speech(set_dir, config)
     print(f"load average at end: {load_average()}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -1,8 +1,9 @@
 """Build the evaluation set into a folder: ``python -m bench.eval.generate OUT_DIR [--part ...]``.
 
 Deterministic: the same shared clips and code give the same frames (and, with one x264 thread,
-the same files). Writes ``shots_*.mp4`` + ``shots_*.json``, ``text/`` + ``text_truth.json``;
-the faces part is the hand counts in ``faces.py`` over the shared clips themselves.
+the same files). Writes ``shots_*.mp4`` + ``shots_*.json``, ``text/`` + ``text_truth.json``,
+``speech/`` + ``speech_truth.json`` (needs ``espeak-ng``); the faces part is the hand counts in
+``faces.py`` over the shared clips themselves.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-from bench.eval import shots, text
+from bench.eval import shots, speech, text
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("out_dir")
-    parser.add_argument("--part", choices=["shots", "text"], nargs="*", default=["shots", "text"])
+    parser.add_argument("--part", choices=["shots", "text", "speech"], nargs="*", default=["shots", "text", "speech"])
     args = parser.parse_args()
     out = Path(args.out_dir)
     start = time.perf_counter()
@@ -34,6 +35,11 @@ def main() -> int:
             f"text: {len(truth['stills'])} stills, {words} words; {len(truth['lowres_stills'])} low-resolution stills, "
             f"{lowres} words; caption video {truth['caption_video']['duration_s']:.1f} s"
         )
+    if "speech" in args.part:
+        truth = speech.build(out)
+        seconds = sum(clip["duration_s"] for clip in truth["clips"])
+        words = sum(len(clip["text"].split()) for clip in truth["clips"])
+        print(f"speech: {len(truth['clips'])} clips, {seconds:.0f} s, {words} words; {len(truth['real'])} real clips")
     print(f"built in {time.perf_counter() - start:.1f} s into {out}")
     return 0
 

@@ -42,3 +42,23 @@ def run_visual(video: Path, spec: ComponentSpec, config: Any, work: Path, sampli
     if result.error:
         raise RuntimeError(f"{spec.name} failed on {video.name}: {result.error}")
     return Run(result, frames_result, frames_metrics.wall_s, metrics.wall_s, probe.summary.get("duration_s") or 0.0, metrics.cpu_s)
+
+
+def run_transcript(media: Path, config: Any, work: Path) -> tuple[ComponentResult, float]:
+    """``video_probe`` -> ``audio_waveform`` -> ``voice_activity`` -> ``transcript`` on one file, as a
+    real run chains them: the transcript's result and its wall seconds."""
+    from dp_assets.components.audio import audio_waveform, transcript, voice_activity
+
+    media, work = Path(media), Path(work)
+
+    def ctx(name: str) -> ComponentContext:
+        (work / name).mkdir(parents=True, exist_ok=True)
+        return ComponentContext(media, media.stem, "eval", work / name, work / "frames_dir", BASELINE_SAMPLING, logging.getLogger(f"eval.{name}"))
+
+    probe, _ = run_component(video_probe.SPEC, ctx("video_probe"), video_probe.VideoProbeConfig(), {})
+    waveform, _ = run_component(audio_waveform.SPEC, ctx("audio_waveform"), audio_waveform.AudioWaveformConfig(), {"video_probe": probe})
+    vad, _ = run_component(voice_activity.SPEC, ctx("voice_activity"), voice_activity.VoiceActivityConfig(), {"audio_waveform": waveform})
+    result, metrics = run_component(transcript.SPEC, ctx("transcript"), config, {"audio_waveform": waveform, "voice_activity": vad})
+    if result.error:
+        raise RuntimeError(f"transcript failed on {media.name}: {result.error}")
+    return result, metrics.wall_s

@@ -12,6 +12,10 @@ Text: a reading is split into words; words are compared after case folding and d
 everything but letters and digits ("12:45" -> "1245"). Recall: the share of the rendered
 words read; precision: the share of read words that were rendered. A read word that is two
 or more rendered words run together ("JULY14") counts as right, and finds those words.
+
+Speech: word error rate, the word-level edit distance (substitutions, deletions, insertions)
+between transcript and reference over the reference's word count, both split into words as
+for text (punctuation and case do not count).
 """
 
 from __future__ import annotations
@@ -153,3 +157,14 @@ def score_counts(detected: list[int], truth: list[int]) -> PRF:
         raise ValueError(f"{len(detected)} frames detected, {len(truth)} counted by hand: the sampling changed")
     tp = sum(min(d, t) for d, t in zip(detected, truth))
     return PRF(tp, sum(detected), sum(truth))
+
+
+def word_errors(hypothesis: list[str], reference: list[str]) -> int:
+    """Substitutions + deletions + insertions turning ``reference`` into ``hypothesis`` (Levenshtein over words)."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref in enumerate(reference, 1):
+        current = [i]
+        for j, hyp in enumerate(hypothesis, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp)))
+        previous = current
+    return previous[-1]

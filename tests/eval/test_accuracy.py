@@ -12,12 +12,16 @@ text size) does.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from bench.eval import faces as face_set
 from bench.eval import slice as eval_slice
-from bench.eval.score import PRF, match_boundaries, score_counts, score_shots, score_words, words_of
+from bench.eval.run import run_transcript
+from bench.eval.score import PRF, match_boundaries, score_counts, score_shots, score_words, word_errors, words_of
+from dp_assets.components.audio import transcript
 from dp_assets.components.visual import faces, ocr_text, shot_boundaries
 from dp_assets.contract import CPU, SamplingPolicy, Status
 from dp_assets.execution import run_component
@@ -50,6 +54,10 @@ RECORDED = {
     ("faces", "haar", "recall"): 0.909,
     ("faces", "haar", "precision"): 0.909,
 }
+# transcript (beam 5) word error rates on the slice's five speech clips (29 of 117 words wrong;
+# eSpeak's formant voices are hard for Whisper base) and on JFK and Obama (1 of 39: Obama's
+# "our" is dropped). A rate may rise by MARGIN before the test fails.
+RECORDED_WER = {"synthetic": 0.248, "real": 0.026}
 FACE_CLIPS = (
     "obama_statement_face_speech.mp4",
     "carphone_qcif_face_noaudio.mp4",
@@ -178,3 +186,24 @@ def test_faces_against_the_hand_counts(media, tmp_path, detector):
     assert total.actual == 36 + 8
     at_least(("faces", detector, "recall"), total.recall)
     at_least(("faces", detector, "precision"), total.precision)
+
+
+def test_transcript_word_error_rate_on_the_speech_slice(tmp_path):
+    truth = eval_slice.build_speech(tmp_path / "set")
+    rates, counted = {}, {}
+    for group, entries in (
+        ("synthetic", [(tmp_path / "set" / "speech" / c["file"], c["text"]) for c in truth["clips"]]),
+        ("real", [(Path(c["file"]), c["text"]) for c in truth["real"]]),
+    ):
+        errors = words = 0
+        for media, text in entries:
+            result, _ = run_transcript(media, transcript.TranscriptConfig(), tmp_path / media.stem)
+            assert result.status is Status.OK, (media.name, result.empty_reason)
+            assert result.summary["language"] == "en", media.name
+            reference = words_of(text)
+            errors += word_errors(words_of(result.summary["text"]), reference)
+            words += len(reference)
+        rates[group], counted[group] = errors / words, words
+    assert counted == {"synthetic": 117, "real": 39}
+    for group, rate in rates.items():
+        assert rate <= RECORDED_WER[group] + MARGIN, f"{group}: WER {rate:.3f}, recorded {RECORDED_WER[group]:.3f} (margin {MARGIN})"
