@@ -55,6 +55,14 @@ OUTPUT_SCHEMA = pa.schema(
     ]
 )
 
+# faster-whisper's own quality check: a window whose mean token log-probability is below this
+# is decoded again at a higher temperature, and kept when every temperature fails.
+WHISPER_LOG_PROB_THRESHOLD = -1.0
+# A detected language this likely or less is named as the probable cause when the decoding
+# failed: the Harvard sentences in eSpeak's Scottish voice were taken for Welsh at 0.35 (its
+# correct English detections ranged 0.44-0.93, JFK and Obama 0.94-0.99; docs/benchmarks.md).
+UNSURE_LANGUAGE_PROBABILITY = 0.5
+
 # Words for ``word_count``: letters/digits with inner apostrophes ("don't" is one word).
 _WORD = re.compile(r"\w+(?:['\u2019]\w+)*")
 
@@ -69,6 +77,28 @@ def speech_regions(starts: np.ndarray, ends: np.ndarray, duration_s: float, pad_
         else:
             regions.append((start, end))
     return regions
+
+
+def low_confidence_warning(rows: list[dict], language: str, probability: float, language_forced: bool) -> str | None:
+    """A warning when Whisper's decoding failed its own check on some segments: every temperature
+    left the window's mean token log-probability under the threshold, so the text is probably not
+    what was said (Whisper's likeliest failure is the wrong language)."""
+    failed = [row for row in rows if row["avg_logprob"] < WHISPER_LOG_PROB_THRESHOLD]
+    if not failed:
+        return None
+    seconds = sum(row["end_s"] - row["start_s"] for row in failed)
+    message = (
+        f"Whisper's decoding failed its own confidence check on {len(failed)} of {len(rows)} segments "
+        f"({seconds:.1f} s of speech: mean token log-probability down to {min(r['avg_logprob'] for r in failed):.2f}, "
+        f"below {WHISPER_LOG_PROB_THRESHOLD:g}, after sampling up to temperature {max(r['temperature'] for r in failed):g}); "
+        "their text is probably not what was said"
+    )
+    if not language_forced and probability <= UNSURE_LANGUAGE_PROBABILITY:
+        message += (
+            f". The language was detected as '{language}' with probability {probability:.2f}: "
+            "if the speech's language is known, set transcript.language in the profile"
+        )
+    return message
 
 
 def compute(ctx: ComponentContext, config: TranscriptConfig, inputs: Mapping[str, ComponentResult]) -> ComponentResult:
@@ -117,6 +147,9 @@ def compute(ctx: ComponentContext, config: TranscriptConfig, inputs: Mapping[str
             }
         )
     speech_s = audio.shape[0] / rate
+    doubt = low_confidence_warning(rows, transcription.language, transcription.language_probability, config.language is not None)
+    if doubt:
+        warnings.append(doubt)
     if not rows:
         return ComponentResult.empty(
             EmptyReason.NO_SPEECH,
