@@ -8,7 +8,9 @@ class probabilities, whichever engine runs it:
   (30 frames in 0.21-0.34 s against 1.4-1.9 s), with pooled features within 1e-5 of torch's
   (docs/benchmarks.md). The torch module is converted once into an OpenVINO IR kept under
   ``DP_HOME/models`` (keyed by the weights' hash and both libraries' versions), so later loads
-  read it in about 0.25 s without importing torch (the first conversion takes about 5 s).
+  read it in about 0.25 s without importing torch (the first conversion takes about 5 s). The
+  converted weights' sha256 is recorded beside them and checked on every load, as Whisper's
+  joined copy is.
 - On CUDA it runs on torch, in fp32 or fp16.
 """
 
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dp_core.contract import ModelRef, Runtime
+from dp_core.contract import ModelRef, ModelUnavailableError, Runtime
 from dp_resources.models.openvino_cpu import compile_on_cpu
 from dp_resources.models.store import building_folder, installed_version, package_file, weight_sha256
 from dp_resources.settings import dp_home
@@ -41,6 +43,7 @@ INPUT_SIZE = 224  # the resolution EfficientNet-Lite0 is trained at
 # OpenVINO keeps the buffers of the largest batch it has run: 32 frames a call hold ~325 MB more,
 # 8 frames ~80 MB, at the same speed per frame (measured 6-9 ms against 7.5-11 ms).
 OPENVINO_MAX_BATCH = 8
+_IR_SHA256_FILE = "model.bin.sha256"
 
 
 def _weight_files() -> list[Path]:
@@ -140,9 +143,20 @@ def openvino_ir() -> Path:
         with building_folder(target) as staging:
             # Weights stay f32 in the IR (OpenVINO would store them as f16 by default).
             ov.save_model(converted, str(staging / "model.xml"), compress_to_fp16=False)
-            for name in ("model.xml", "model.bin"):
+            # The weights' hash as converted: checked on every load, so a copy damaged later is
+            # refused instead of computing wrong features.
+            (staging / _IR_SHA256_FILE).write_text(weight_sha256(staging / "model.bin"))
+            for name in ("model.xml", "model.bin", _IR_SHA256_FILE):
                 with open(staging / name, "rb") as handle:
                     os.fsync(handle.fileno())
+    recorded = target / _IR_SHA256_FILE
+    expected = recorded.read_text().strip() if recorded.is_file() else f"(no {_IR_SHA256_FILE})"
+    actual = weight_sha256(target / "model.bin")
+    if actual != expected:
+        raise ModelUnavailableError(
+            f"{target / 'model.bin'} has sha256 {actual}, expected {expected} as converted: "
+            f"delete {target} and run again to convert it again"
+        )
     return target / "model.xml"
 
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from dp_assets.components.visual import visual_embedding
 from dp_assets.components.visual.visual_embedding import SPEC, VisualEmbeddingConfig
 from dp_assets.contract import FrameRequest, Status
-from dp_assets.contract import CPU, Runtime
+from dp_assets.contract import CPU, ModelUnavailableError, Runtime
 from dp_resources.models import ModelStore, efficientnet, model_signature
 
 from ..harness import TEST_SAMPLING, run_chain
@@ -176,6 +176,14 @@ def test_the_openvino_ir_is_converted_once(tmp_path, monkeypatch):
     monkeypatch.setattr("openvino.convert_model", lambda *a, **k: pytest.fail("converted a second time"))
     assert efficientnet.openvino_ir() == first and first.stat().st_mtime_ns == written
     assert [p.name for p in first.parent.parent.iterdir()] == [first.parent.name]  # no staging folder left
+    # A converted copy damaged afterwards is refused at the next load, not loaded.
+    with open(first.with_suffix(".bin"), "r+b") as handle:
+        handle.seek(4096)
+        byte = handle.read(1)
+        handle.seek(4096)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ModelUnavailableError, match="delete .* and run again to convert it again"):
+        efficientnet.openvino_ir()
 
 
 def test_one_openvino_model_serves_several_threads(bbb):
