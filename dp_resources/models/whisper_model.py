@@ -40,8 +40,9 @@ class WhisperBase(WhisperModel):
             return known[1]
         return super().encode(features)
 
-    def transcribe_once(self, audio: np.ndarray, language: str | None, **options) -> Transcription:
-        """``transcribe`` with the language detected on the first window's one encoder pass.
+    def transcribe_once(self, audio: np.ndarray, language: str | None, candidates: tuple[str, ...] | None = None, **options) -> Transcription:
+        """``transcribe`` with the language detected on the first window's one encoder pass
+        (among ``candidates`` only, when given; the probability is Whisper's among all languages).
 
         The window is built as ``generate_segments`` builds its first one (the feature
         extractor's last frame is not content there), so the transcription finds it already
@@ -58,8 +59,14 @@ class WhisperBase(WhisperModel):
                 window = pad_or_trim(features[:, : min(self.feature_extractor.nb_max_frames, features.shape[-1] - 1)]).copy()
                 del features
                 encoded = self.encode(window)
-                token, probability = self.model.detect_language(encoded)[0][0]
-                language = token[2:-2]  # "<|en|>" -> "en"
+                # [("<|en|>", probability), ...], every language Whisper knows, most likely first.
+                detected = [(token[2:-2], p) for token, p in self.model.detect_language(encoded)[0]]
+                if candidates:
+                    unknown = sorted(set(candidates) - {code for code, _ in detected})
+                    if unknown:
+                        raise ValueError(f"transcript.languages: {', '.join(unknown)} not among the languages Whisper knows")
+                    detected = [(code, p) for code, p in detected if code in candidates]
+                language, probability = detected[0]
                 self._local.known = (window, encoded)
             segments, info = self.transcribe(audio, language=language, **options)
             decoded = list(segments)  # the generator encodes as it goes

@@ -8,11 +8,11 @@ original audio. Audio without speech never reaches Whisper, which invents text o
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Annotated, Mapping
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, StringConstraints, model_validator
 
 from dp_assets.contract import (
     ComponentConfig,
@@ -30,6 +30,9 @@ from dp_resources.models.whisper import WHISPER_BASE
 class TranscriptConfig(ComponentConfig):
     # None: Whisper detects the language on the first 30 s of speech; an ISO 639-1 code forces it.
     language: str | None = Field(default=None, min_length=2, max_length=3)
+    # With ``language`` unset: the languages the material may be in; Whisper's detection picks the
+    # likeliest of these only (it took an eSpeak Scottish voice for Welsh, docs/benchmarks.md).
+    languages: tuple[Annotated[str, StringConstraints(min_length=2, max_length=3)], ...] | None = Field(default=None, min_length=1)
     # faster-whisper's default beam; greedy (1) is faster but drops words on hard audio.
     beam_size: int = Field(default=5, ge=1, le=16)
     # VAD segments are widened by this much (clamped to the audio) and joined when the pause
@@ -38,6 +41,12 @@ class TranscriptConfig(ComponentConfig):
     # speech padding and minimum silence faster-whisper's own VAD filter uses.
     pad_s: float = Field(default=0.4, ge=0)
     merge_gap_s: float = Field(default=2.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_way_to_choose_the_language(self) -> "TranscriptConfig":
+        if self.language is not None and self.languages is not None:
+            raise ValueError("set either language (forces it) or languages (detection among them), not both")
+        return self
 
 
 OUTPUT_SCHEMA = pa.schema(
@@ -96,7 +105,7 @@ def low_confidence_warning(rows: list[dict], language: str, probability: float, 
     if not language_forced and probability <= UNSURE_LANGUAGE_PROBABILITY:
         message += (
             f". The language was detected as '{language}' with probability {probability:.2f}: "
-            "if the speech's language is known, set transcript.language in the profile"
+            "if the speech's language is known, set transcript.language (or transcript.languages) in the profile"
         )
     return message
 
@@ -128,7 +137,12 @@ def compute(ctx: ComponentContext, config: TranscriptConfig, inputs: Mapping[str
     from faster_whisper.vad import SpeechTimestampsMap
 
     model = ctx.models.get(WHISPER_BASE, ctx.runtime)
-    transcription = model.transcribe_once(audio, language=config.language, beam_size=config.beam_size, vad_filter=False)
+    try:
+        transcription = model.transcribe_once(
+            audio, language=config.language, candidates=config.languages, beam_size=config.beam_size, vad_filter=False
+        )
+    except ValueError as exc:  # a language code Whisper does not know
+        return ComponentResult.failed(str(exc))
     # Times in the joined speech audio -> times in the original audio.
     timeline = SpeechTimestampsMap(chunks, rate)
     rows = []

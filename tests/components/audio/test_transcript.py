@@ -48,6 +48,21 @@ def test_config_is_validated():
         transcript.TranscriptConfig(pad_s=-0.1)
     with pytest.raises(pydantic.ValidationError):
         transcript.TranscriptConfig(model="small")
+    with pytest.raises(pydantic.ValidationError, match="set either language .* or languages"):
+        transcript.TranscriptConfig(language="en", languages=["en", "de"])
+    with pytest.raises(pydantic.ValidationError, match="languages"):
+        transcript.TranscriptConfig(languages=[])
+
+
+def test_detection_among_the_expected_languages(media, tmp_path):
+    # JFK among French and English: English, and the same words as free detection finds.
+    result, _ = _transcript(media("jfk_inaugural_speech.flac"), tmp_path / "fr-en", languages=["fr", "en"])
+    assert result.summary["language"] == "en" and result.summary["language_probability"] > 0.8
+    assert "ask not what your country can do for you" in normalise(result.summary["text"])
+    # A code Whisper does not know fails the component, naming it (the audio is otherwise fine).
+    unknown, _ = _transcript(media("jfk_inaugural_speech.flac"), tmp_path / "zz", languages=["en", "zz"])
+    assert unknown.status == Status.ERROR
+    assert unknown.error == "transcript.languages: zz not among the languages Whisper knows"
 
 
 def test_jfk_ask_not(media, tmp_path):
