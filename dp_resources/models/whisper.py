@@ -57,6 +57,10 @@ def _side_files() -> list[Path]:
     return [package_file(WHISPER_PART_PACKAGES[1], "data", name) for name in WHISPER_SIDE_FILES]
 
 
+
+class UnknownLanguageError(ValueError):
+    """A language asked for (``transcript.languages``) that Whisper does not know."""
+
 def _weight_files() -> list[Path]:
     # The packaged parts, not the joined copy: the signature is computable without joining, and
     # it hashes exactly what was installed.

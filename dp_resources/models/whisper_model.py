@@ -16,6 +16,8 @@ import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.audio import pad_or_trim
 
+from dp_resources.models.whisper import UnknownLanguageError
+
 
 @dataclass(frozen=True)
 class Transcription:
@@ -64,7 +66,7 @@ class WhisperBase(WhisperModel):
                 if candidates:
                     unknown = sorted(set(candidates) - {code for code, _ in detected})
                     if unknown:
-                        raise ValueError(f"transcript.languages: {', '.join(unknown)} not among the languages Whisper knows")
+                        raise UnknownLanguageError(f"transcript.languages: {', '.join(unknown)} not among the languages Whisper knows")
                     detected = [(code, p) for code, p in detected if code in candidates]
                 language, probability = detected[0]
                 self._local.known = (window, encoded)
