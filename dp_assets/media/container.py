@@ -122,6 +122,19 @@ def _about_undecoded_stream(message: str, decoded: set[int]) -> bool:
     return match is not None and int(match[1]) not in decoded
 
 
+def _park_decoder_threads(container: av.container.InputContainer) -> None:
+    """Let a frame-threaded decoder's threads finish before PyAV may free the decoder.
+
+    PyAV frees a codec context (``avcodec_free_context``, which joins the decoder's threads) while
+    holding the GIL, and its log callback takes the GIL on whichever thread logs. A decoder thread
+    that logs while a stream is freed mid-decode (a component stopped early, an error raised out
+    of the loop) therefore deadlocks the process for good, SIGTERM included (PyAV issues 751, 909).
+    Flushing runs without the GIL and parks every decoder thread, so the later free waits on none.
+    """
+    for stream in container.streams.video:
+        stream.codec_context.flush_buffers()
+
+
 @contextlib.contextmanager
 def open_media(path: Path | str) -> Iterator[tuple[av.container.InputContainer, list[tuple[int, str, str]]]]:
     """Open ``path`` for decoding, or raise :class:`MediaError` with the decoder's reason.
@@ -161,4 +174,5 @@ def open_media(path: Path | str) -> Iterator[tuple[av.container.InputContainer, 
             logs[:] = [entry for entry in logs if not _about_undecoded_stream(entry[2], decoded)]
             yield container, logs
         finally:
+            _park_decoder_threads(container)
             container.close()
