@@ -23,7 +23,7 @@ from dp_assets.direct import run_profile_direct
 from dp_assets.profiles import load_profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.bench_skeleton import frames_component, plain_decode  # noqa: E402  (the same two timings)
+from bench.bench_skeleton import decode_and_convert, frames_component, plain_decode  # noqa: E402  (the same timings)
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 DEFAULT_CLIPS = ["bbb_intro_vp8_vorbis.webm", "obama_statement_face_speech.mp4", "screenrec_h264_noduration.mkv"]
@@ -78,16 +78,22 @@ def main() -> int:
         ratios = {}
         if args.frames_ratio:
             for clip in map(Path, args.clips):
-                decode, frames = [], []
-                for i in range(max(3, args.repeat)):  # interleaved: drift hits both alike
+                decode, frames, converted = [], [], []
+                for i in range(max(3, args.repeat)):  # interleaved: drift hits all three alike
                     decode.append(plain_decode(clip))
-                    frames.append(frames_component(profile, clip, Path(tmpdir) / f"ratio-{clip.stem}-{i}"))
-                ratios[clip.name] = (statistics.median(decode), statistics.median(frames))
+                    work = Path(tmpdir) / f"ratio-{clip.stem}-{i}"
+                    frames.append(frames_component(profile, clip, work))
+                    converted.append(decode_and_convert(clip, work / "frames"))
+                ratios[clip.name] = tuple(map(statistics.median, (decode, frames, converted)))
     names = list(profile.components)
     print_table(f"wall seconds per minute of video (profile {profile.name}; warm models; median of {args.repeat})", names, rows, "wall")
     print_table("CPU seconds per minute of video (all threads of the process)", names, rows, "cpu")
-    for clip, (decode, frames) in ratios.items():
+    for clip, (decode, frames, converted) in ratios.items():
         print(f"frames vs plain decode, {clip}: {frames:.3f} s / {decode:.3f} s = {frames / decode:.2f} (goal <= 1.1)")
+        print(
+            f"  plain decode + the same conversions {converted:.3f} s: the tiers cost {converted / decode:.2f}x the decode,"
+            f" frames takes {frames / converted:.2f}x that"
+        )
     print(f"load average at end: {load_average()}")
     return 0
 

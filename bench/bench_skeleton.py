@@ -44,6 +44,32 @@ def plain_decode(path: Path) -> float:
     return time.perf_counter() - start
 
 
+def decode_and_convert(path: Path, frames_dir: Path) -> float:
+    """The least work ``frames`` can do: every frame decoded as above, and the frames it stored
+    (read from its index in ``frames_dir``) scaled and converted by swscale as it converts them,
+    one after another on this thread, nothing written. ``frames`` over this is its own overhead;
+    this over ``plain_decode`` is the cost of the tiers the profile asks for. (Rotation is left
+    out: the benchmark clips are upright.)"""
+    from av.video.reformatter import VideoReformatter
+
+    from dp_assets.media.frames_store import INDEX_FILE
+    from dp_core.contract import parquet
+
+    wanted: dict[float, list[tuple[int, int]]] = {}
+    for row in parquet().read_table(frames_dir / INDEX_FILE).to_pylist():
+        wanted.setdefault(round(row["pts_s"], 6), []).append((row["width"], row["height"]))
+    reformatters: dict[tuple[int, int], VideoReformatter] = {}
+    start = time.perf_counter()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            for width, height in wanted.get(round(float(frame.time), 6), ()):
+                reformatter = reformatters.setdefault((width, height), VideoReformatter())
+                reformatter.reformat(frame, width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+    return time.perf_counter() - start
+
+
 def frames_component(profile, path: Path, tmp: Path) -> float:
     probe = profile["video_probe"]
     frames = profile["frames"]
