@@ -42,6 +42,13 @@ class TranscriptConfig(ComponentConfig):
     # speech padding and minimum silence faster-whisper's own VAD filter uses.
     pad_s: float = Field(default=0.4, ge=0)
     merge_gap_s: float = Field(default=2.0, ge=0)
+    # Whisper retries a window that fails its confidence check by sampling at rising temperatures
+    # (faster-whisper's 0.2 ... 1.0). CTranslate2 samples from a per-thread random generator that
+    # cannot be seeded per call, so the same audio then gets a different text on every run (three
+    # runs of one clip gave three transcripts) and ~13x the time. Off: the beam search's text is
+    # kept, the same on every run, and flagged by the low-confidence warning. On: Whisper's
+    # retries, not reproducible.
+    sample_on_failure: bool = False
 
     @model_validator(mode="after")
     def _one_way_to_choose_the_language(self) -> "TranscriptConfig":
@@ -59,15 +66,20 @@ OUTPUT_SCHEMA = pa.schema(
         # scores windows, so segments of one window share it); below -1 Whisper itself retries.
         pa.field("avg_logprob", pa.float64(), nullable=False),
         # Whisper's probability that the window held no speech, and the sampling temperature the
-        # segment needed (above 0: the greedy/beam result failed the compression or log-prob test).
+        # segment needed (above 0 only with sample_on_failure: the beam result failed Whisper's checks).
         pa.field("no_speech_prob", pa.float64(), nullable=False),
         pa.field("temperature", pa.float64(), nullable=False),
     ]
 )
 
 # faster-whisper's own quality check: a window whose mean token log-probability is below this
-# is decoded again at a higher temperature, and kept when every temperature fails.
+# failed (with ``sample_on_failure`` it is decoded again at the next temperature, and the best
+# attempt kept when every temperature fails).
 WHISPER_LOG_PROB_THRESHOLD = -1.0
+# ... and a window whose text compresses (gzip) by more than this is looping.
+WHISPER_COMPRESSION_RATIO_THRESHOLD = 2.4
+# faster-whisper's default temperatures: 0 (beam search), then sampling.
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # A detected language this likely or less is named as the probable cause when the decoding
 # failed: the Harvard sentences in eSpeak's Scottish voice were taken for Welsh at 0.35 (its
 # correct English detections ranged 0.44-0.93, JFK and Obama 0.94-0.99; docs/benchmarks.md).
@@ -90,18 +102,37 @@ def speech_regions(starts: np.ndarray, ends: np.ndarray, duration_s: float, pad_
 
 
 def low_confidence_warning(rows: list[dict], language: str, probability: float, language_forced: bool) -> str | None:
-    """A warning when Whisper's decoding failed its own check on some segments: every temperature
-    left the window's mean token log-probability under the threshold, so the text is probably not
-    what was said (Whisper's likeliest failure is the wrong language)."""
-    failed = [row for row in rows if row["avg_logprob"] < WHISPER_LOG_PROB_THRESHOLD]
+    """A warning when Whisper's decoding failed its own checks on some segments (the window's mean
+    token log-probability under the threshold, or its text so repetitive that it compresses more
+    than Whisper allows: the loop a wrong language or hard audio falls into), so the text is
+    probably not what was said. Whisper's likeliest failure is the wrong language."""
+    def is_unlikely(row: dict) -> bool:
+        return row["avg_logprob"] < WHISPER_LOG_PROB_THRESHOLD
+
+    def is_looping(row: dict) -> bool:
+        return row.get("compression_ratio", 0.0) > WHISPER_COMPRESSION_RATIO_THRESHOLD
+
+    failed = [row for row in rows if is_unlikely(row) or is_looping(row)]
     if not failed:
         return None
+    unlikely, looping = [r for r in failed if is_unlikely(r)], [r for r in failed if is_looping(r)]
     seconds = sum(row["end_s"] - row["start_s"] for row in failed)
+    reasons = []
+    if unlikely:
+        reasons.append(
+            f"mean token log-probability down to {min(r['avg_logprob'] for r in unlikely):.2f}, below {WHISPER_LOG_PROB_THRESHOLD:g}"
+        )
+    if looping:
+        reasons.append(
+            f"text repeating itself, compression ratio up to {max(r['compression_ratio'] for r in looping):.1f}, "
+            f"above {WHISPER_COMPRESSION_RATIO_THRESHOLD:g}"
+        )
+    hottest = max(row["temperature"] for row in failed)
     message = (
-        f"Whisper's decoding failed its own confidence check on {len(failed)} of {len(rows)} segments "
-        f"({seconds:.1f} s of speech: mean token log-probability down to {min(r['avg_logprob'] for r in failed):.2f}, "
-        f"below {WHISPER_LOG_PROB_THRESHOLD:g}, after sampling up to temperature {max(r['temperature'] for r in failed):g}); "
-        "their text is probably not what was said"
+        f"Whisper's decoding failed its own checks on {len(failed)} of {len(rows)} segments "
+        f"({seconds:.1f} s of speech: {'; '.join(reasons)}"
+        + (f"; after sampling up to temperature {hottest:g}" if hottest > 0 else "")
+        + "); their text is probably not what was said"
     )
     if not language_forced and probability <= UNSURE_LANGUAGE_PROBABILITY:
         message += (
@@ -140,7 +171,12 @@ def compute(ctx: ComponentContext, config: TranscriptConfig, inputs: Mapping[str
     model = ctx.models.get(WHISPER_BASE, ctx.runtime)
     try:
         transcription = model.transcribe_once(
-            audio, language=config.language, candidates=config.languages, beam_size=config.beam_size, vad_filter=False
+            audio,
+            language=config.language,
+            candidates=config.languages,
+            beam_size=config.beam_size,
+            temperature=FALLBACK_TEMPERATURES if config.sample_on_failure else 0.0,
+            vad_filter=False,
         )
     except UnknownLanguageError as exc:
         return ComponentResult.failed(str(exc))
@@ -159,6 +195,7 @@ def compute(ctx: ComponentContext, config: TranscriptConfig, inputs: Mapping[str
                 "avg_logprob": float(segment.avg_logprob),
                 "no_speech_prob": float(segment.no_speech_prob),
                 "temperature": float(segment.temperature),
+                "compression_ratio": float(segment.compression_ratio),  # for the warning only, not stored
             }
         )
     speech_s = audio.shape[0] / rate
@@ -190,7 +227,8 @@ SPEC = ComponentSpec(
     name="transcript",
     modality=Modality.AUDIO,
     description="Speech-to-text of the VAD speech segments with Whisper base (faster-whisper): timed segments, full text, language.",
-    producer_version="1.0.0",
+    # 1.1.0: no sampling on a failed window unless sample_on_failure (reproducible text).
+    producer_version="1.1.0",
     schema_version=1,
     config_model=TranscriptConfig,
     output_schema=OUTPUT_SCHEMA,

@@ -95,14 +95,20 @@ def test_a_failed_decoding_is_reported_with_its_likely_cause():
         {"start_s": 4.1, "end_s": 9.2, "avg_logprob": -1.15, "temperature": 1.0},
     ]
     warning = transcript.low_confidence_warning(rows, "cy", 0.354, language_forced=False)
-    assert "failed its own confidence check on 2 of 2 segments (8.9 s of speech" in warning
-    assert "-1.15" in warning and "temperature 1" in warning
+    assert "failed its own checks on 2 of 2 segments (8.9 s of speech" in warning
+    assert "-1.15" in warning and "after sampling up to temperature 1" in warning
     assert "detected as 'cy' with probability 0.35" in warning and "transcript.language" in warning
     # A forced language is not second-guessed; confident segments raise nothing.
     forced = transcript.low_confidence_warning(rows, "ja", 1.0, language_forced=True)
-    assert "failed its own confidence check" in forced and "transcript.language" not in forced
-    confident = [dict(row, avg_logprob=-0.35, temperature=0.0) for row in rows]
+    assert "failed its own checks" in forced and "transcript.language" not in forced
+    confident = [dict(row, avg_logprob=-0.35, temperature=0.0, compression_ratio=1.3) for row in rows]
     assert transcript.low_confidence_warning(confident, "en", 0.44, language_forced=False) is None
+    # Without sampling the same clip's beam search loops, confidently (measured: one segment,
+    # log-probability -0.17, compression ratio 8.0): the loop is what gives it away.
+    looping = [{"start_s": 0.3, "end_s": 9.1, "avg_logprob": -0.17, "temperature": 0.0, "compression_ratio": 8.0}]
+    warning = transcript.low_confidence_warning(looping, "cy", 0.354, language_forced=False)
+    assert "1 of 1 segments (8.8 s of speech: text repeating itself, compression ratio up to 8.0, above 2.4)" in warning
+    assert "sampling" not in warning
 
 
 def test_obama_iran_statement(media, tmp_path):
