@@ -73,3 +73,18 @@ def test_jfk_audio_only_through_the_baseline(tmp_path, media):
     sources = {r["source"]: r for r in table(pipeline, outcome, "text_features")}
     assert sources["transcript"]["status"] == "ok"
     assert sources["ocr"]["status"] == "empty"  # no picture, so no on-screen text
+
+
+def test_computing_the_same_video_again_gives_the_same_features(obama, tmp_path):
+    # The cache serves a stored artifact in place of recomputing it, which is only right if a
+    # recomputation would give the same values: every table, bit for bit (transcript included:
+    # Whisper's sampled retries once broke this, docs/benchmarks.md).
+    from dp_assets.direct import run_profile_direct
+    from dp_assets.profiles import load_profile
+
+    pipeline, outcome = obama
+    again = run_profile_direct(load_profile("baseline"), pipeline.home / "obama.mp4", tmp_path)
+    assert sorted(again) == sorted(e.component for e in outcome.manifest.components)
+    assert all(result.table is not None for result, _ in again.values())
+    differ = [name for name, (result, _) in again.items() if result.table.to_pylist() != table(pipeline, outcome, name)]
+    assert differ == []
