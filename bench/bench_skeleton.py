@@ -64,6 +64,8 @@ def decode_and_convert(path: Path, frames_dir: Path) -> float:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
+            if frame.time is None:  # frames dates these itself; the benchmark clips have times
+                continue
             for width, height in wanted.get(round(float(frame.time), 6), ()):
                 reformatter = reformatters.setdefault((width, height), VideoReformatter())
                 reformatter.reformat(frame, width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()

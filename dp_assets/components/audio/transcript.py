@@ -46,9 +46,8 @@ class TranscriptConfig(ComponentConfig):
     # (faster-whisper's 0.2 ... 1.0). CTranslate2 samples from a per-thread random generator that
     # cannot be seeded per call, so the same audio then gets a different text on every run (three
     # runs of one 11 s clip gave three transcripts, in 26-36 s against 9 s for its beam search and
-    # 2 s for a clip that passes). Off: the beam search's text is
-    # kept, the same on every run, and flagged by the low-confidence warning. On: Whisper's
-    # retries, not reproducible.
+    # 2 s for a clip that passes). Off: the beam search's text is kept, the same on every run,
+    # and flagged by the low-confidence warning. On: Whisper's retries, not reproducible.
     sample_on_failure: bool = False
 
     @model_validator(mode="after")
@@ -111,7 +110,7 @@ def low_confidence_warning(rows: list[dict], language: str, probability: float, 
         return row["avg_logprob"] < WHISPER_LOG_PROB_THRESHOLD
 
     def is_looping(row: dict) -> bool:
-        return row.get("compression_ratio", 0.0) > WHISPER_COMPRESSION_RATIO_THRESHOLD
+        return row["compression_ratio"] > WHISPER_COMPRESSION_RATIO_THRESHOLD
 
     failed = [row for row in rows if is_unlikely(row) or is_looping(row)]
     if not failed:
@@ -196,7 +195,8 @@ def compute(ctx: ComponentContext, config: TranscriptConfig, inputs: Mapping[str
                 "avg_logprob": float(segment.avg_logprob),
                 "no_speech_prob": float(segment.no_speech_prob),
                 "temperature": float(segment.temperature),
-                "compression_ratio": float(segment.compression_ratio),  # for the warning only, not stored
+                # For the warning only: from_pylist keeps the schema's columns, so it is not stored.
+                "compression_ratio": float(segment.compression_ratio),
             }
         )
     speech_s = audio.shape[0] / rate
